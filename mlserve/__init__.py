@@ -1,0 +1,39 @@
+"""mlserve: launch and query machine-learning model servers.
+
+`import mlserve` stays light: the inference core, the server and every framework load only
+when one of their names is first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from mlserve._version import __version__
+
+__all__ = [
+    "InferenceCore",
+    "LocalClient",
+    "Manifest",
+    "MlserveError",
+    "RemoteClient",
+    "__version__",
+    "create_app",
+    "load_manifest",
+]
+
+_LAZY = {
+    "InferenceCore": "mlserve.inference",
+    "LocalClient": "mlserve.client.local",
+    "Manifest": "mlserve.manifest",
+    "MlserveError": "mlserve.errors",
+    "RemoteClient": "mlserve.client.remote",
+    "create_app": "mlserve.server.app",
+    "load_manifest": "mlserve.manifest",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'mlserve' has no attribute {name!r}")

@@ -1,0 +1,51 @@
+"""`mlserve classify TEXT...`: classify texts with a text model, remote or --local."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from mlserve.cli import options as opt
+from mlserve.cli.connect import open_client
+from mlserve.cli.output import fail_usage, handles_errors, show_prediction, wants_json, write_json
+
+
+@handles_errors
+def classify(
+    texts: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Texts to classify; '-' (or a pipe) reads one text per line from stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    model: opt.Model = None,
+    version: opt.Version = None,
+    url: opt.Url = opt.DEFAULT_URL,
+    local: opt.Local = False,
+    manifest: opt.ManifestPath = opt.DEFAULT_MANIFEST,
+    api_key: opt.ApiKey = None,
+    output: opt.OutputFormat = "auto",
+) -> None:
+    """Classify texts; prints one JSON line per text when piped."""
+    items = list(texts or [])
+    if items == ["-"] or (not items and not sys.stdin.isatty()):
+        items = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    if not items:
+        raise fail_usage("nothing to classify: give texts as arguments or pipe them in")
+    client = open_client(url, local, manifest, api_key)
+    try:
+        body = client.run("classify", {"texts": items}, model, version)
+    finally:
+        client.close()
+    if wants_json(output):
+        for row in body["predictions"]:
+            write_json({"model": body["model"], "version": body["version"], **row})
+    else:
+        show_prediction(body)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(classify)

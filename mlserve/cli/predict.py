@@ -1,0 +1,95 @@
+"""`mlserve predict`: one prediction, remote or --local."""
+
+from __future__ import annotations
+
+import base64
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from mlserve.cli import options as opt
+from mlserve.cli.connect import open_client
+from mlserve.cli.output import fail_usage, handles_errors, show_prediction, wants_json, write_json
+from mlserve.client.base import Operation
+from mlserve.errors import InputError
+
+
+@handles_errors
+def predict(
+    source: Annotated[
+        str | None, typer.Argument(help="'-' reads a JSON body from stdin.", show_default=False)
+    ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            "--features", "-f", help="Comma-separated feature values, e.g. 5.1,3.5,1.4,0.2."
+        ),
+    ] = None,
+    json_body: Annotated[
+        str | None,
+        typer.Option("--json", "-j", help='A JSON body, e.g. \'{"age": 42, "income": 52000}\'.'),
+    ] = None,
+    image: Annotated[
+        Path | None,
+        typer.Option(
+            "--image", "-i", help="An image file for an image model.", exists=True, dir_okay=False
+        ),
+    ] = None,
+    model: opt.Model = None,
+    version: opt.Version = None,
+    url: opt.Url = opt.DEFAULT_URL,
+    local: opt.Local = False,
+    manifest: opt.ManifestPath = opt.DEFAULT_MANIFEST,
+    api_key: opt.ApiKey = None,
+    output: opt.OutputFormat = "auto",
+) -> None:
+    """Predict one row (or one image) with a model."""
+    given = [x for x in (features, json_body, image) if x is not None]
+    if source is not None and source != "-":
+        raise fail_usage(f"unexpected argument {source!r}; use --features, --json, --image or -")
+    if len(given) > 1 or (given and source == "-"):
+        raise fail_usage("give only one of --features, --json, --image or -")
+    operation: Operation = "predict_image" if image is not None else "predict"
+    if image is not None:
+        payload: Any = {"image_base64": base64.b64encode(image.read_bytes()).decode()}
+    elif features is not None:
+        payload = {"features": parse_features(features)}
+    elif json_body is not None or source == "-" or not sys.stdin.isatty():
+        payload = parse_json(json_body if json_body is not None else sys.stdin.read())
+    else:
+        raise fail_usage("nothing to predict: give --features, --json, --image or pipe JSON")
+    client = open_client(url, local, manifest, api_key)
+    try:
+        body = client.run(operation, payload, model, version)
+    finally:
+        client.close()
+    if wants_json(output):
+        write_json(body)
+    else:
+        show_prediction(body)
+
+
+def parse_features(text: str) -> list[float]:
+    values = []
+    for i, item in enumerate(text.split(",")):
+        try:
+            values.append(float(item))
+        except ValueError:
+            raise InputError(f"--features: value {i} ({item.strip()!r}) is not a number") from None
+    return values
+
+
+def parse_json(text: str) -> Any:
+    try:
+        payload = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"input is not valid JSON: {exc}") from None
+    # A bare list is a feature row; an object is sent as the body (features or named fields).
+    return {"features": payload} if isinstance(payload, list) else payload
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(predict)

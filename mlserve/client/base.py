@@ -1,0 +1,27 @@
+"""The client interface the CLI talks to, whichever door the request goes through."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+Operation = Literal["predict", "predict_batch", "classify", "predict_image"]
+
+
+class Client(Protocol):
+    """Send one operation to a model and get the server's JSON body back as a dict.
+
+    RemoteClient posts it to a running server; LocalClient runs the same inference core
+    in-process. Both raise mlserve.errors.MlserveError subclasses on failure.
+    """
+
+    def run(
+        self,
+        operation: Operation,
+        payload: Any,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]: ...
+
+    def info(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...

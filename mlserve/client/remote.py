@@ -1,0 +1,88 @@
+"""RemoteClient: the mlserve HTTP API over httpx."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import orjson
+
+from mlserve.client.base import Operation
+from mlserve.errors import MlserveError, ServerUnreachable, error_from_body
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+_SUFFIX: dict[Operation, str] = {
+    "predict": "/predict",
+    "predict_batch": "/predict/batch",
+    "classify": "/classify",
+    "predict_image": "/predict/image",
+}
+
+
+def route(operation: Operation, model: str | None, version: str | None) -> str:
+    """The route of DESIGN.md that serves this operation on this model and version."""
+    prefix = ""
+    if model:
+        prefix = f"/models/{quote(model, safe='')}"
+        if version:
+            prefix += f"/versions/{quote(version, safe='')}"
+    elif version:
+        prefix = f"/{quote(version, safe='')}"
+    return prefix + _SUFFIX[operation]
+
+
+class RemoteClient:
+    """Talks to a running `mlserve serve`; connection failures become ServerUnreachable."""
+
+    def __init__(
+        self, url: str | None = None, api_key: str | None = None, timeout: float = 60.0
+    ) -> None:
+        self.url = (url or os.environ.get("MLSERVE_URL") or DEFAULT_URL).rstrip("/")
+        api_key = api_key if api_key is not None else os.environ.get("MLSERVE_API_KEY")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+
+    def run(
+        self,
+        operation: Operation,
+        payload: Any,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        return self._request(
+            "POST",
+            route(operation, model, version),
+            content=orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def info(self) -> dict[str, Any]:
+        return self._request("GET", "/model/info")
+
+    def get(self, path: str) -> dict[str, Any]:
+        return self._request("GET", path)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ServerUnreachable(
+                f"cannot reach the mlserve server at {self.url} ({exc}); start it with "
+                "`mlserve serve models.yaml`, pass --url, or use --local"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise MlserveError(f"request to {self.url}{path} failed: {exc}") from None
+        try:
+            body = orjson.loads(response.content) if response.content else None
+        except orjson.JSONDecodeError:
+            body = response.text
+        if response.status_code >= 400:
+            raise error_from_body(response.status_code, body)
+        if not isinstance(body, dict):
+            raise MlserveError(f"unexpected answer from {self.url}{path}: {str(body)[:200]}")
+        return body

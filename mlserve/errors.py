@@ -1,0 +1,131 @@
+"""Every error mlserve raises on purpose, with its HTTP status and CLI exit code.
+
+The server turns these into JSON error bodies, the CLI into a message on stderr and an exit
+code, so both front doors report a failure the same way. This module imports no web framework.
+
+    MlserveError                       (500, exit 1)
+    ├── ManifestError                  (500, exit 1)  manifest refused before anything starts
+    ├── InputError                     (400, exit 1)  wrong shape or bad value
+    │   ├── SchemaViolation            (422, exit 1)  wrong type, missing/unknown field, bounds
+    │   ├── LimitExceeded              (413, exit 1)  body, rows, text or image too large
+    │   └── UnsupportedMediaType       (415, exit 1)  body is not JSON (or an image upload)
+    ├── Unauthorized                   (401, exit 1)  API key missing or wrong
+    ├── ModelNotFound                  (404, exit 1)  unknown model or version
+    ├── ModelNotReady                  (503, exit 1)  not loaded yet, or failed to load
+    │   └── Overloaded                 (503, exit 1)  queue full; comes with Retry-After
+    ├── InferenceTimeout               (504, exit 1)  the model did not answer in time
+    ├── InferenceFailed                (500, exit 1)  the model raised; details stay in the log
+    └── ServerUnreachable              (503, exit 3)  the CLI could not reach the server
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class MlserveError(Exception):
+    """Base of every deliberate mlserve error: a message a person can act on."""
+
+    http_status: ClassVar[int] = 500
+    exit_code: ClassVar[int] = 1
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        body.update(self.detail)
+        return body
+
+
+class ManifestError(MlserveError):
+    code = "manifest_error"
+
+
+class InputError(MlserveError):
+    http_status = 400
+    code = "invalid_input"
+
+
+class SchemaViolation(InputError):
+    http_status = 422
+    code = "schema_violation"
+
+
+class LimitExceeded(InputError):
+    http_status = 413
+    code = "too_large"
+
+
+class UnsupportedMediaType(InputError):
+    http_status = 415
+    code = "unsupported_media_type"
+
+
+class Unauthorized(MlserveError):
+    http_status = 401
+    code = "unauthorized"
+
+
+class ModelNotFound(MlserveError):
+    http_status = 404
+    code = "not_found"
+
+
+class ModelNotReady(MlserveError):
+    http_status = 503
+    code = "model_not_ready"
+
+
+class Overloaded(ModelNotReady):
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int = 1, **detail: Any) -> None:
+        super().__init__(message, **detail)
+        self.retry_after = retry_after
+
+
+class InferenceTimeout(MlserveError):
+    http_status = 504
+    code = "timeout"
+
+
+class InferenceFailed(MlserveError):
+    code = "inference_failed"
+
+
+class ServerUnreachable(MlserveError):
+    http_status = 503
+    exit_code = 3
+    code = "unreachable"
+
+
+_BY_CODE: dict[str, type[MlserveError]] = {
+    cls.code: cls
+    for cls in (
+        MlserveError,
+        ManifestError,
+        InputError,
+        SchemaViolation,
+        LimitExceeded,
+        UnsupportedMediaType,
+        Unauthorized,
+        ModelNotFound,
+        ModelNotReady,
+        Overloaded,
+        InferenceTimeout,
+        InferenceFailed,
+    )
+}
+
+
+def error_from_body(status: int, body: Any) -> MlserveError:
+    """Rebuild the server's error on the client side, so remote and --local raise alike."""
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        cls = _BY_CODE.get(str(body.get("error")), MlserveError)
+        detail = {k: v for k, v in body.items() if k not in ("error", "message")}
+        return cls(body["message"], **detail)
+    return MlserveError(f"server answered HTTP {status}: {str(body)[:200]}")

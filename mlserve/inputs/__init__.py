@@ -1,0 +1,1 @@
+"""Request payloads -> validated model input. Every bad input ends here as an InputError."""

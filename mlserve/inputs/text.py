@@ -1,0 +1,36 @@
+"""`{"text": ".."}` or `{"texts": [..]}` -> a list of strings, within the limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlserve.errors import InputError, LimitExceeded, SchemaViolation
+from mlserve.manifest import LimitsSpec
+
+
+def texts(payload: Any, limits: LimitsSpec) -> tuple[list[str], bool]:
+    """Return the texts and whether the caller sent a single `text`."""
+    if not isinstance(payload, dict) or ("text" in payload) == ("texts" in payload):
+        raise SchemaViolation('send exactly one of {"text": "..."} or {"texts": ["...", ...]}')
+    extra = sorted(set(payload) - {"text", "texts"})
+    if extra:
+        raise SchemaViolation(f"unexpected field(s): {', '.join(extra)}")
+    single = "text" in payload
+    items = [payload["text"]] if single else payload["texts"]
+    if not isinstance(items, list):
+        raise SchemaViolation("'texts' must be a list of strings")
+    if not items:
+        raise InputError("'texts' is empty; send at least one text")
+    if len(items) > limits.max_texts:
+        raise LimitExceeded(f"{len(items)} texts in one request; the limit is {limits.max_texts}")
+    for i, text in enumerate(items):
+        where = "'text'" if single else f"texts[{i}]"
+        if not isinstance(text, str):
+            raise SchemaViolation(f"{where} must be a string")
+        if not text.strip():
+            raise InputError(f"{where} is empty")
+        if len(text) > limits.max_text_chars:
+            raise LimitExceeded(
+                f"{where} has {len(text)} characters; the limit is {limits.max_text_chars}"
+            )
+    return items, single

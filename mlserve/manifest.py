@@ -1,0 +1,254 @@
+"""The manifest (models.yaml): its schema, and the one function that reads it.
+
+A broken manifest is refused before anything starts, with one message that names the file,
+the model, the field and the YAML line, so a user can fix it without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mlserve.errors import ManifestError
+from mlserve.runtimes import RUNTIMES
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSpec(_Strict):
+    """One named input feature, in model order."""
+
+    name: str
+    type: Literal["int", "float"] = "float"
+    min: float | None = None
+    max: float | None = None
+
+
+class BatchingSpec(_Strict):
+    """Adaptive batching: coalesce concurrent requests into one model call."""
+
+    max_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 32
+    max_wait_ms: Annotated[float, Field(ge=0, le=10_000)] = 2.0
+
+
+class LimitsSpec(_Strict):
+    """Input limits; each breach is a clear 413."""
+
+    max_body_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024
+    max_batch_rows: Annotated[int, Field(ge=1)] = 100_000
+    max_features: Annotated[int, Field(ge=1)] = 10_000
+    max_texts: Annotated[int, Field(ge=1)] = 256
+    max_text_chars: Annotated[int, Field(ge=1)] = 10_000
+    max_image_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
+    max_image_pixels: Annotated[int, Field(ge=1)] = 16_000_000
+
+
+class ServerSpec(_Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    default_model: str | None = None
+    workers: Annotated[int, Field(ge=1)] = 1
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    api_key_env: str | None = None
+    queue_limit: Annotated[int, Field(ge=1)] = 1024
+    request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    limits: LimitsSpec = LimitsSpec()
+
+
+class PreprocessSpec(_Strict):
+    """How an image becomes the model's input tensor."""
+
+    size: tuple[int, int] | None = None
+    mode: Literal["L", "RGB"] = "RGB"
+    scale: float = 1 / 255
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    invert: bool = False
+    channels_first: bool = True
+
+
+class ModelSpec(_Strict):
+    """One model version as the manifest declares it."""
+
+    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=128)]
+    version: Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)] = "v1"
+    default: bool = False
+    runtime: str
+    path: Path
+    load: Literal["startup", "lazy"] = "startup"
+    labels: list[str] | None = None
+    inputs: list[FeatureSpec] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
+    batching: BatchingSpec = BatchingSpec()
+    max_concurrency: Annotated[int, Field(ge=1)] | None = None
+    # Runtime-specific options; each runtime reads the ones it needs.
+    device: str = "auto"
+    input: Literal["tabular", "image", "text"] | None = None
+    preprocess: PreprocessSpec | None = None
+    max_length: Annotated[int, Field(ge=1)] = 512
+    input_shape: list[int] | None = None
+    model_class: str | None = None
+    model_kwargs: dict[str, Any] = {}
+    trusted: bool = False
+
+    @field_validator("runtime")
+    @classmethod
+    def _known_runtime(cls, value: str) -> str:
+        if value not in RUNTIMES:
+            raise ValueError(f"unknown runtime {value!r}; expected one of: {', '.join(RUNTIMES)}")
+        return value
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class Manifest(_Strict):
+    server: ServerSpec = ServerSpec()
+    models: Annotated[list[ModelSpec], Field(min_length=1)]
+    source: Path = Path("models.yaml")
+
+
+def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
+    """Read, validate and resolve a manifest; raise ManifestError with one clear message."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ManifestError(f"{path}{where}: invalid YAML: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{path}: expected a mapping with a 'models' list at the top")
+    raw.pop("source", None)
+    try:
+        manifest = Manifest.model_validate({**raw, "source": path})
+    except ValidationError as exc:
+        raise ManifestError(_explain(path, raw, root, exc)) from None
+    manifest = _resolve_paths(manifest, path.parent)
+    _check_consistency(manifest, raw, root, check_files)
+    return manifest
+
+
+def _resolve_paths(manifest: Manifest, folder: Path) -> Manifest:
+    models = [m.model_copy(update={"path": (folder / m.path).resolve()}) for m in manifest.models]
+    return manifest.model_copy(update={"models": models})
+
+
+def _check_consistency(manifest: Manifest, raw: Any, root: Any, check_files: bool) -> None:
+    src = manifest.source
+    seen: dict[str, int] = {}
+    defaults: dict[str, str] = {}
+    for index, model in enumerate(manifest.models):
+        where = _where(src, model.name, model.version, "models", index, root=root)
+        if model.key in seen:
+            raise ManifestError(
+                f"{where}: duplicate model {model.name!r} version {model.version!r} "
+                f"(also models[{seen[model.key]}]); give each entry a distinct 'version'"
+            )
+        seen[model.key] = index
+        if model.default:
+            if model.name in defaults:
+                raise ManifestError(
+                    f"{where}, field 'default': model {model.name!r} has two default versions "
+                    f"({defaults[model.name]!r} and {model.version!r}); mark only one"
+                )
+            defaults[model.name] = model.version
+        if check_files and not model.path.exists():
+            raise ManifestError(
+                f"{_where(src, model.name, model.version, 'models', index, 'path', root=root)}: "
+                f"model file not found: {model.path}"
+            )
+    names = {m.name for m in manifest.models}
+    default_model = manifest.server.default_model
+    if default_model is not None and default_model not in names:
+        raise ManifestError(
+            f"{_where(src, None, None, 'server', 'default_model', root=root)}: "
+            f"default_model {default_model!r} is not a model in this manifest "
+            f"(models: {', '.join(sorted(names))})"
+        )
+
+
+def _explain(path: Path, raw: dict[str, Any], root: Any, exc: ValidationError) -> str:
+    """Turn pydantic's first error into: file, model, field, line, and what was expected."""
+    # An unknown key usually explains the rest (a misspelt `path` is also a missing one).
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = tuple(first["loc"])
+    name = version = None
+    if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
+        entry = raw.get("models", [])[loc[1]]
+        if isinstance(entry, dict):
+            name, version = entry.get("name"), entry.get("version")
+    message = str(first["msg"]).removeprefix("Value error, ")
+    field = str(loc[-1]) if loc else ""
+    if first["type"] == "extra_forbidden":
+        known = _known_keys(loc)
+        close = difflib.get_close_matches(field, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+        message = f"unknown key {field!r}{hint}"
+    elif first["type"] == "missing":
+        message = f"missing required field {field!r}"
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return f"{_where(path, name, version, *loc, root=root)}: {message}{more}"
+
+
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    schema: type[BaseModel] = Manifest
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        annotation = schema.model_fields[str(part)].annotation
+        inner = getattr(annotation, "__args__", (annotation,))
+        nested = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if nested is None:
+            break
+        schema = nested
+    return [k for k in schema.model_fields if k != "source"]
+
+
+def _where(path: Path, name: Any, version: Any, *loc: Any, root: Any) -> str:
+    parts = [str(path)]
+    if name is not None:
+        parts.append(f"model {name!r}" + (f" version {version!r}" if version else ""))
+    in_model = len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int)
+    fields = [str(p) for p in (loc[2:] if in_model else loc) if not isinstance(p, int)]
+    if fields:
+        parts.append(f"field {'.'.join(fields)!r}")
+    line = _line_of(root, loc)
+    if line is not None:
+        parts.append(f"line {line}")
+    return ", ".join(parts)
+
+
+def _line_of(node: Any, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based YAML line of the deepest node that `loc` reaches."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                break
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

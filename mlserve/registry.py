@@ -1,0 +1,148 @@
+"""Which model versions exist, which one is the default, and whether each is loaded.
+
+Each (name, version) has one entry with a status: not_loaded -> loading -> ready | failed.
+Loads are single-flight: however many requests arrive together, the file is read once. A model
+that fails to load is marked failed with its reason and never takes the others down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from mlserve import integrity
+from mlserve.errors import ModelNotFound, ModelNotReady
+from mlserve.manifest import Manifest, ModelSpec
+from mlserve.runtimes import resolve_runtime
+from mlserve.runtimes.base import Runtime, RuntimeInfo
+
+log = logging.getLogger("mlserve.registry")
+
+Status = Literal["not_loaded", "loading", "ready", "failed"]
+
+
+@dataclass
+class ModelEntry:
+    """One model version and its load state."""
+
+    spec: ModelSpec
+    is_default: bool
+    status: Status = "not_loaded"
+    reason: str | None = None
+    load_seconds: float | None = None
+    runtime: Runtime | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+
+    @property
+    def info(self) -> RuntimeInfo:
+        assert self.runtime is not None
+        return self.runtime.describe()
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "model": self.spec.name,
+            "version": self.spec.version,
+            "status": self.status,
+            "load": self.spec.load,
+            "reason": self.reason,
+            "load_seconds": self.load_seconds,
+        }
+
+
+class ModelRegistry:
+    """Name -> versions -> entry, built from a validated manifest."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self._by_name: dict[str, dict[str, ModelEntry]] = {}
+        self._default_version: dict[str, str] = {}
+        for spec in manifest.models:
+            self._by_name.setdefault(spec.name, {})
+        for name, versions in self._by_name.items():
+            specs = [s for s in manifest.models if s.name == name]
+            # An explicit `default: true` wins; otherwise the last listed (newest) version.
+            default = next((s for s in specs if s.default), specs[-1])
+            self._default_version[name] = default.version
+            for spec in specs:
+                versions[spec.version] = ModelEntry(spec, is_default=spec is default)
+        self.default_model = manifest.server.default_model or manifest.models[0].name
+
+    def entries(self) -> list[ModelEntry]:
+        return [e for versions in self._by_name.values() for e in versions.values()]
+
+    def resolve(self, name: str | None = None, version: str | None = None) -> ModelEntry:
+        """Find an entry; unknown model or version is a 404 that lists what exists."""
+        name = name or self.default_model
+        versions = self._by_name.get(name)
+        if versions is None:
+            raise ModelNotFound(
+                f"unknown model {name!r}; available: {', '.join(sorted(self._by_name))}"
+            )
+        version = version or self._default_version[name]
+        entry = versions.get(version)
+        if entry is None:
+            raise ModelNotFound(
+                f"model {name!r} has no version {version!r}; available: {', '.join(versions)}"
+            )
+        return entry
+
+    async def ensure_ready(self, entry: ModelEntry) -> Runtime:
+        """Return the loaded runtime, loading a lazy model once on first use."""
+        if entry.status == "ready" and entry.runtime is not None:
+            return entry.runtime
+        if entry.status == "failed":
+            raise ModelNotReady(
+                f"model {entry.spec.name!r} version {entry.spec.version!r} failed to load: "
+                f"{entry.reason}"
+            )
+        if entry.spec.load == "startup" and entry.status == "loading":
+            raise ModelNotReady(
+                f"model {entry.spec.name!r} version {entry.spec.version!r} is still loading",
+            )
+        await self.load(entry)
+        return await self.ensure_ready(entry)
+
+    async def load(self, entry: ModelEntry) -> None:
+        async with entry._lock:
+            if entry.status in ("ready", "failed"):
+                return
+            entry.status = "loading"
+            started = time.monotonic()
+            try:
+                runtime = await asyncio.to_thread(_load_runtime, entry.spec)
+            except Exception as exc:  # any load error marks this model failed, not the server
+                entry.status, entry.reason = "failed", f"{type(exc).__name__}: {exc}"
+                log.error("model %s failed to load: %s", entry.spec.key, entry.reason)
+                return
+            entry.runtime, entry.status = runtime, "ready"
+            entry.load_seconds = round(time.monotonic() - started, 4)
+            log.info("model %s loaded in %.3fs", entry.spec.key, entry.load_seconds)
+
+    async def load_startup(self) -> None:
+        """Load every `load: startup` model, one after another (frameworks are not thread-safe
+        to import concurrently)."""
+        startup = [e for e in self.entries() if e.spec.load == "startup"]
+        for entry in startup:  # pending: requests get a 503 "still loading", not a second load
+            if entry.status == "not_loaded":
+                entry.status = "loading"
+        for entry in startup:
+            await self.load(entry)
+
+    @property
+    def ready(self) -> bool:
+        return all(e.status == "ready" for e in self.entries() if e.spec.load == "startup")
+
+    def states(self) -> list[dict[str, Any]]:
+        return [e.state() for e in self.entries()]
+
+
+def _load_runtime(spec: ModelSpec) -> Runtime:
+    if not spec.path.exists():
+        raise FileNotFoundError(f"model file not found: {spec.path}")
+    integrity.verify(spec.path, spec.sha256)
+    runtime = resolve_runtime(spec.runtime)(spec)
+    runtime.load()
+    return runtime

@@ -1,0 +1,103 @@
+"""The one interface every framework runtime implements.
+
+The inference core calls it in this order, and nothing else does:
+
+    runtime = RuntimeClass(spec)   # cheap: stores the spec, touches no file
+    runtime.load()                 # I/O and framework imports; may raise, marks the model failed
+    runtime.describe()             # what the core needs to validate input and shape output
+    runtime.predict(batch)         # sync, in a worker thread: a whole batch in, a whole batch out
+
+`batch` is a 2-D float array for tabular models, a 4-D float array (N, C, H, W) for image
+models and a list of strings for text models; the core has validated it already.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from mlserve.manifest import ModelSpec
+
+InputKind = Literal["tabular", "image", "text"]
+Task = Literal["classification", "regression"]
+Batch = np.ndarray | list[str]
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What a loaded model looks like from the outside."""
+
+    framework: str
+    framework_version: str
+    task: Task
+    input_kind: InputKind
+    n_features: int | None = None
+    labels: list[str] | None = None
+    input_shape: tuple[int, ...] | None = None
+    device: str = "cpu"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BatchPrediction:
+    """Model output for a batch: one prediction per row, plus probabilities for classifiers."""
+
+    predictions: list[Any]
+    probabilities: np.ndarray | None = None  # shape (rows, len(labels))
+    labels: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def slice(self, start: int, stop: int) -> BatchPrediction:
+        probs = None if self.probabilities is None else self.probabilities[start:stop]
+        return BatchPrediction(self.predictions[start:stop], probs, self.labels)
+
+
+class Runtime(ABC):
+    """Loads one model file of one framework and runs it on validated batches."""
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+
+    @abstractmethod
+    def load(self) -> None:
+        """Read the model file; raise with a readable message if it cannot be served."""
+
+    @abstractmethod
+    def describe(self) -> RuntimeInfo:
+        """Describe the loaded model (only valid after `load`)."""
+
+    @abstractmethod
+    def predict(self, batch: Batch) -> BatchPrediction:
+        """Run the model on a whole batch; called from a worker thread."""
+
+
+def classify_from_proba(proba: np.ndarray, labels: list[Any]) -> BatchPrediction:
+    """Predictions as the most probable label: one model pass gives both answers."""
+    proba = np.asarray(proba, dtype=np.float64)
+    best = proba.argmax(axis=1)
+    return BatchPrediction([labels[i] for i in best.tolist()], proba, [str(x) for x in labels])
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    out: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return out
+
+
+def resolve_labels(spec: ModelSpec, native: list[Any] | None, n_outputs: int) -> list[Any]:
+    """Labels from the manifest if given, else the model's own, else class indices."""
+    if spec.labels is not None:
+        if len(spec.labels) != n_outputs:
+            raise ValueError(
+                f"manifest gives {len(spec.labels)} labels but the model has {n_outputs} classes"
+            )
+        return list(spec.labels)
+    if native is not None:
+        return native
+    return list(range(n_outputs))

@@ -1,0 +1,47 @@
+"""The app factory: one FastAPI app over one inference core."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from mlserve._version import __version__
+from mlserve.inference import InferenceCore
+from mlserve.manifest import Manifest
+from mlserve.server import errors
+from mlserve.server.middleware import RequestContext
+from mlserve.server.routes import prediction_router, status_router
+
+
+def create_app(manifest: Manifest) -> FastAPI:
+    """Build the app; models load in the background once it starts, so `/health` answers
+    at once and `/ready` turns 200 when every startup model is loaded."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        core = InferenceCore(manifest)
+        app.state.core = core
+        loading = asyncio.create_task(core.start())
+        try:
+            yield
+        finally:
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            await core.close()
+
+    app = FastAPI(
+        title="mlserve",
+        version=__version__,
+        description=f"Models from {manifest.source.name}. Errors are JSON: "
+        '{"error": code, "message": text}.',
+        lifespan=lifespan,
+    )
+    app.include_router(status_router())
+    app.include_router(prediction_router())
+    errors.install(app)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,37 @@
+"""Read a request body within the size limit and parse it with orjson."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from mlserve.errors import InputError, LimitExceeded, UnsupportedMediaType
+
+JSON_HINT = "send Content-Type: application/json (curl: -H 'Content-Type: application/json')"
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise LimitExceeded(f"request body is {declared} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise LimitExceeded(f"request body is over the limit of {limit} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if content_type != "application/json" and not content_type.endswith("+json"):
+        raise UnsupportedMediaType(f"unsupported content type {content_type!r}; {JSON_HINT}")
+    body = await read_bytes(request, limit)
+    if not body.strip():
+        raise InputError("empty request body; send a JSON object (see /docs)")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}") from None

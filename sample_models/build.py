@@ -1,0 +1,99 @@
+"""Build the sample models offline from data that PyPI packages ship. Deterministic and
+idempotent: run it as often as you like; nothing here downloads anything.
+
+    python sample_models/build.py [--out DIR]
+
+Prints held-out scores (also written to DIR/scores.json) for the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+HERE = Path(__file__).resolve().parent
+SEED = 0
+
+
+def iris(out: Path) -> dict[str, float]:
+    """v1: logistic regression on integer targets (labels come from the manifest);
+    v2: random forest on the species names (labels come from the model's classes_)."""
+    data = load_iris()
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=0.3, random_state=SEED, stratify=data.target)
+    v1 = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
+    names = np.array(data.target_names)
+    v2 = RandomForestClassifier(n_estimators=100, random_state=SEED).fit(x_train, names[y_train])
+    joblib.dump(v1, out / "iris-v1.joblib")
+    joblib.dump(v2, out / "iris-v2.joblib")
+    return {"iris v1 accuracy": v1.score(x_test, y_test),
+            "iris v2 accuracy": v2.score(x_test, names[y_test])}
+
+
+def credit_rule(age: np.ndarray, income: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """The documented synthetic rule: approved when a weighted score passes 0.5."""
+    points = (0.6 * (score - 300) / 550 + 0.3 * np.minimum(income / 100_000, 1.0)
+              + 0.1 * (age - 18) / 82)
+    return points > 0.5
+
+
+def credit(out: Path) -> dict[str, float]:
+    """Named features age (18..100), income (>= 0), credit_score (300..850); labels
+    approved/denied from `credit_rule` with 5% of labels flipped as noise."""
+    rng = np.random.default_rng(SEED)
+    n = 4000
+    age = rng.integers(18, 101, n)
+    income = np.round(rng.lognormal(10.6, 0.6, n), 2)
+    score = rng.integers(300, 851, n)
+    approved = credit_rule(age, income, score) ^ (rng.random(n) < 0.05)
+    x = np.column_stack([age, income, score]).astype(float)
+    y = np.where(approved, "approved", "denied")
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=SEED)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
+    joblib.dump(model, out / "credit.joblib")
+    return {"credit accuracy": model.score(x_test, y_test)}
+
+
+def diabetes(out: Path) -> dict[str, float]:
+    """A ridge regressor on scikit-learn's bundled diabetes data (10 features)."""
+    data = load_diabetes()
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=0.25, random_state=SEED)
+    model = Ridge(alpha=0.1).fit(x_train, y_train)
+    joblib.dump(model, out / "diabetes.joblib")
+    return {"diabetes R^2": model.score(x_test, y_test)}
+
+
+BUILDERS = [iris, credit, diabetes]
+
+
+def build(out: Path = HERE) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    scores: dict[str, Any] = {}
+    for builder in BUILDERS:
+        scores.update(builder(out))
+    (out / "scores.json").write_text(json.dumps(scores, indent=2) + "\n")
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="where the models go")
+    args = parser.parse_args()
+    for name, value in build(args.out).items():
+        print(f"{name:28s} {value:.3f}")
+
+
+if __name__ == "__main__":
+    main()

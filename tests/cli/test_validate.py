@@ -1,0 +1,37 @@
+"""`mlserve validate`: exit 0 on a good manifest, 1 with one clear line on a broken one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support import run_cli, write_manifest
+
+
+def test_valid_and_load(sample_manifest: Path) -> None:
+    result = run_cli("validate", str(sample_manifest))
+    assert result.code == 0, result.stderr
+    assert "ok, 4 model version(s)" in result.stdout
+    loaded = run_cli("validate", str(sample_manifest), "--load")
+    assert loaded.code == 0, loaded.stderr
+    assert "iris:v2: loaded in" in loaded.stdout
+
+
+def test_broken_manifest_exit_1_no_traceback(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path, "models:\n  - {name: a, runtime: sklern, path: x}\n")
+    result = run_cli("validate", str(path))
+    assert result.code == 1
+    assert "unknown runtime 'sklern'" in result.stderr
+    assert str(path) in result.stderr
+    assert "Traceback" not in result.stderr
+    served = run_cli("serve", str(path))
+    assert served.code == 1
+    assert "unknown runtime 'sklern'" in served.stderr
+
+
+def test_load_reports_a_corrupt_model(tmp_path: Path) -> None:
+    (tmp_path / "bad.joblib").write_bytes(b"not a pickle")
+    path = write_manifest(tmp_path, "models:\n  - {name: a, runtime: sklearn, path: bad.joblib}\n")
+    result = run_cli("validate", str(path), "--load")
+    assert result.code == 1
+    assert "a:v1: FAILED" in result.stdout
+    assert "1 model(s) failed to load" in result.stderr

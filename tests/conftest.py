@@ -1,0 +1,60 @@
+"""Shared fixtures: sample models built once per session, a live sample server, the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sample_models import build as sample_build
+from tests.support import ROOT, CliResult, LiveServer, run_cli, start_server
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.pop("MLSERVE_URL", None)
+os.environ.pop("MLSERVE_API_KEY", None)
+
+
+@pytest.fixture(scope="session")
+def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample models and manifest, built once into a temp folder."""
+    out = tmp_path_factory.mktemp("samples")
+    sample_build.build(out)
+    shutil.copy(ROOT / "sample_models" / "models.yaml", out / "models.yaml")
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_manifest(samples: Path) -> Path:
+    return samples / "models.yaml"
+
+
+@pytest.fixture(scope="session")
+def live_server(sample_manifest: Path) -> Iterator[str]:
+    """The sample manifest served by a real uvicorn server for the whole session."""
+    live = start_server(sample_manifest)
+    yield live.url
+    live.stop()
+
+
+@pytest.fixture
+def serve_manifest() -> Iterator[Callable[..., str]]:
+    """Start a server on any manifest for one test; stopped afterwards."""
+    started: list[LiveServer] = []
+
+    def start(path: Path, wait_ready: bool = True) -> str:
+        live = start_server(path, wait_ready)
+        started.append(live)
+        return live.url
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliResult]:
+    return run_cli

@@ -1,0 +1,143 @@
+"""Every broken-manifest case is refused with one message naming file, model, field, line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlserve.errors import ManifestError
+from mlserve.manifest import load_manifest
+from tests.support import write_manifest
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "a.joblib").write_bytes(b"x")
+    (tmp_path / "b.joblib").write_bytes(b"x")
+    return tmp_path
+
+
+def refused(folder: Path, text: str) -> str:
+    path = write_manifest(folder, text)
+    with pytest.raises(ManifestError) as info:
+        load_manifest(path)
+    message = info.value.message
+    assert str(path) in message
+    return message
+
+
+def test_valid_manifest_resolves_paths_and_defaults(folder: Path) -> None:
+    path = write_manifest(folder, """
+models:
+  - {name: iris, version: v1, runtime: sklearn, path: a.joblib}
+  - {name: iris, version: v2, runtime: sklearn, path: b.joblib, load: lazy}
+""")
+    manifest = load_manifest(path)
+    assert [m.key for m in manifest.models] == ["iris:v1", "iris:v2"]
+    assert manifest.models[0].path == (folder / "a.joblib").resolve()
+    assert manifest.models[1].load == "lazy"
+    assert manifest.server.port == 8000
+    assert manifest.models[0].batching.max_batch_size >= 1
+
+
+def test_yaml_syntax_error_names_the_line(folder: Path) -> None:
+    message = refused(folder, "models:\n  - name: iris\n    runtime: [sklearn\n")
+    assert "invalid YAML" in message
+    assert "line 4" in message or "line 3" in message
+
+
+def test_unknown_key_suggests_the_right_one(folder: Path) -> None:
+    message = refused(folder, """
+models:
+  - name: iris
+    runtime: sklearn
+    pth: a.joblib
+""")
+    assert "model 'iris'" in message
+    assert "unknown key 'pth'" in message
+    assert "did you mean 'path'" in message
+    assert "line 5" in message
+
+
+def test_unknown_runtime_lists_the_known_ones(folder: Path) -> None:
+    message = refused(folder, """
+models:
+  - {name: iris, runtime: sklern, path: a.joblib}
+""")
+    assert "model 'iris'" in message
+    assert "field 'runtime'" in message
+    assert "unknown runtime 'sklern'" in message
+    assert "sklearn, torch, transformers" in message
+
+
+def test_missing_file_names_model_and_path(folder: Path) -> None:
+    message = refused(folder, """
+models:
+  - name: iris
+    version: v3
+    runtime: sklearn
+    path: nope.joblib
+""")
+    assert "model 'iris' version 'v3'" in message
+    assert "field 'path'" in message
+    assert "model file not found" in message
+    assert "nope.joblib" in message
+    assert "line 6" in message
+
+
+def test_duplicate_name_and_version(folder: Path) -> None:
+    message = refused(folder, """
+models:
+  - {name: iris, version: v1, runtime: sklearn, path: a.joblib}
+  - {name: iris, version: v1, runtime: sklearn, path: b.joblib}
+""")
+    assert "duplicate model 'iris' version 'v1'" in message
+    assert "line 4" in message
+
+
+def test_two_defaults_for_one_name(folder: Path) -> None:
+    message = refused(folder, """
+models:
+  - {name: iris, version: v1, default: true, runtime: sklearn, path: a.joblib}
+  - {name: iris, version: v2, default: true, runtime: sklearn, path: b.joblib}
+""")
+    assert "two default versions" in message
+    assert "field 'default'" in message
+
+
+def test_missing_required_field(folder: Path) -> None:
+    message = refused(folder, "models:\n  - {name: iris, path: a.joblib}\n")
+    assert "missing required field 'runtime'" in message
+
+
+def test_bad_value_type_names_the_field(folder: Path) -> None:
+    message = refused(folder, """
+models:
+  - name: credit
+    runtime: sklearn
+    path: a.joblib
+    inputs:
+      - {name: age, type: integer}
+""")
+    assert "field 'inputs.type'" in message
+    assert "model 'credit'" in message
+
+
+def test_unknown_default_model(folder: Path) -> None:
+    message = refused(folder, """
+server: {default_model: wine}
+models:
+  - {name: iris, runtime: sklearn, path: a.joblib}
+""")
+    assert "default_model 'wine' is not a model" in message
+
+
+def test_not_a_mapping_and_unreadable(folder: Path) -> None:
+    assert "expected a mapping" in refused(folder, "- just a list\n")
+    with pytest.raises(ManifestError, match="cannot read manifest"):
+        load_manifest(folder / "missing.yaml")
+
+
+def test_empty_models_list(folder: Path) -> None:
+    assert "field 'models'" in refused(folder, "models: []\n")
