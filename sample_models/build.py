@@ -31,20 +31,24 @@ def iris(out: Path) -> dict[str, float]:
     v2: random forest on the species names (labels come from the model's classes_)."""
     data = load_iris()
     x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.3, random_state=SEED, stratify=data.target)
+        data.data, data.target, test_size=0.3, random_state=SEED, stratify=data.target
+    )
     v1 = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
     names = np.array(data.target_names)
     v2 = RandomForestClassifier(n_estimators=100, random_state=SEED).fit(x_train, names[y_train])
     joblib.dump(v1, out / "iris-v1.joblib")
     joblib.dump(v2, out / "iris-v2.joblib")
-    return {"iris v1 accuracy": v1.score(x_test, y_test),
-            "iris v2 accuracy": v2.score(x_test, names[y_test])}
+    return {
+        "iris v1 accuracy": v1.score(x_test, y_test),
+        "iris v2 accuracy": v2.score(x_test, names[y_test]),
+    }
 
 
 def credit_rule(age: np.ndarray, income: np.ndarray, score: np.ndarray) -> np.ndarray:
     """The documented synthetic rule: approved when a weighted score passes 0.5."""
-    points = (0.6 * (score - 300) / 550 + 0.3 * np.minimum(income / 100_000, 1.0)
-              + 0.1 * (age - 18) / 82)
+    points = (
+        0.6 * (score - 300) / 550 + 0.3 * np.minimum(income / 100_000, 1.0) + 0.1 * (age - 18) / 82
+    )
     return points > 0.5
 
 
@@ -69,7 +73,8 @@ def diabetes(out: Path) -> dict[str, float]:
     """A ridge regressor on scikit-learn's bundled diabetes data (10 features)."""
     data = load_diabetes()
     x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.25, random_state=SEED)
+        data.data, data.target, test_size=0.25, random_state=SEED
+    )
     model = Ridge(alpha=0.1).fit(x_train, y_train)
     joblib.dump(model, out / "diabetes.joblib")
     return {"diabetes R^2": model.score(x_test, y_test)}

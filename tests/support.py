@@ -16,6 +16,7 @@ import uvicorn
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,8 +42,7 @@ def start_server(manifest_path: Path, wait_ready: bool = True) -> LiveServer:
 
     app = create_app(load_manifest(manifest_path))
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -75,13 +75,20 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-            timeout: float = 120) -> CliResult:
+def run_cli(
+    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> CliResult:
     """Run the real `mlserve` CLI as a subprocess (stdout is a pipe: JSON output)."""
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "mlserve", *args], input=input,
-                          capture_output=True, text=True, env=full_env, timeout=timeout,
-                          cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlserve", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

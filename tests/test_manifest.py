@@ -28,11 +28,14 @@ def refused(folder: Path, text: str) -> str:
 
 
 def test_valid_manifest_resolves_paths_and_defaults(folder: Path) -> None:
-    path = write_manifest(folder, """
+    path = write_manifest(
+        folder,
+        """
 models:
   - {name: iris, version: v1, runtime: sklearn, path: a.joblib}
   - {name: iris, version: v2, runtime: sklearn, path: b.joblib, load: lazy}
-""")
+""",
+    )
     manifest = load_manifest(path)
     assert [m.key for m in manifest.models] == ["iris:v1", "iris:v2"]
     assert manifest.models[0].path == (folder / "a.joblib").resolve()
@@ -48,12 +51,15 @@ def test_yaml_syntax_error_names_the_line(folder: Path) -> None:
 
 
 def test_unknown_key_suggests_the_right_one(folder: Path) -> None:
-    message = refused(folder, """
+    message = refused(
+        folder,
+        """
 models:
   - name: iris
     runtime: sklearn
     pth: a.joblib
-""")
+""",
+    )
     assert "model 'iris'" in message
     assert "unknown key 'pth'" in message
     assert "did you mean 'path'" in message
@@ -61,10 +67,13 @@ models:
 
 
 def test_unknown_runtime_lists_the_known_ones(folder: Path) -> None:
-    message = refused(folder, """
+    message = refused(
+        folder,
+        """
 models:
   - {name: iris, runtime: sklern, path: a.joblib}
-""")
+""",
+    )
     assert "model 'iris'" in message
     assert "field 'runtime'" in message
     assert "unknown runtime 'sklern'" in message
@@ -72,13 +81,16 @@ models:
 
 
 def test_missing_file_names_model_and_path(folder: Path) -> None:
-    message = refused(folder, """
+    message = refused(
+        folder,
+        """
 models:
   - name: iris
     version: v3
     runtime: sklearn
     path: nope.joblib
-""")
+""",
+    )
     assert "model 'iris' version 'v3'" in message
     assert "field 'path'" in message
     assert "model file not found" in message
@@ -87,21 +99,27 @@ models:
 
 
 def test_duplicate_name_and_version(folder: Path) -> None:
-    message = refused(folder, """
+    message = refused(
+        folder,
+        """
 models:
   - {name: iris, version: v1, runtime: sklearn, path: a.joblib}
   - {name: iris, version: v1, runtime: sklearn, path: b.joblib}
-""")
+""",
+    )
     assert "duplicate model 'iris' version 'v1'" in message
     assert "line 4" in message
 
 
 def test_two_defaults_for_one_name(folder: Path) -> None:
-    message = refused(folder, """
+    message = refused(
+        folder,
+        """
 models:
   - {name: iris, version: v1, default: true, runtime: sklearn, path: a.joblib}
   - {name: iris, version: v2, default: true, runtime: sklearn, path: b.joblib}
-""")
+""",
+    )
     assert "two default versions" in message
     assert "field 'default'" in message
 
@@ -112,24 +130,30 @@ def test_missing_required_field(folder: Path) -> None:
 
 
 def test_bad_value_type_names_the_field(folder: Path) -> None:
-    message = refused(folder, """
+    message = refused(
+        folder,
+        """
 models:
   - name: credit
     runtime: sklearn
     path: a.joblib
     inputs:
       - {name: age, type: integer}
-""")
+""",
+    )
     assert "field 'inputs.type'" in message
     assert "model 'credit'" in message
 
 
 def test_unknown_default_model(folder: Path) -> None:
-    message = refused(folder, """
+    message = refused(
+        folder,
+        """
 server: {default_model: wine}
 models:
   - {name: iris, runtime: sklearn, path: a.joblib}
-""")
+""",
+    )
     assert "default_model 'wine' is not a model" in message
 
 

@@ -133,7 +133,7 @@ def _fast_matrix(rows: list[Any]) -> np.ndarray | None:
         raw = np.array(rows)
     except (ValueError, TypeError, OverflowError):
         return None
-    if raw.ndim != 2 or raw.shape[1] == 0 or raw.dtype.kind not in "iuf":
+    if raw.ndim != 2 or raw.shape[1] == 0 or raw.dtype.kind not in "biuf":
         return None
     return raw.astype(np.float64, copy=False)
 
@@ -194,7 +194,7 @@ def _check_feature(spec: FeatureSpec, value: float, row: int) -> float:
 
 
 def _number(value: Any, where: str, **detail: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not isinstance(value, int | float):  # bool is an int: true/false count as 1/0
         raise SchemaViolation(
             f"{where}: expected a number, got {_json_type(value)}"
             + (f" {value!r}" if isinstance(value, str) else ""),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -11,6 +13,7 @@ from mlserve.logging import log_config
 from mlserve.manifest import load_manifest
 
 MANIFEST_ENV = "MLSERVE_SERVE_MANIFEST"
+APP = "mlserve.server.run:app_from_env"
 
 
 def app_from_env() -> FastAPI:
@@ -20,15 +23,30 @@ def app_from_env() -> FastAPI:
     return create_app(load_manifest(os.environ[MANIFEST_ENV]))
 
 
-def serve(manifest_path: str, host: str, port: int, workers: int, log_level: str) -> None:
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process dies "by
+    signal"; a server that drained every request cleanly should exit 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+def serve(
+    manifest_path: str, host: str, port: int, workers: int, log_level: str, grace_s: float = 30
+) -> None:
     os.environ[MANIFEST_ENV] = str(manifest_path)
-    uvicorn.run(
-        "mlserve.server.run:app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_config=log_config(log_level),
-        log_level=log_level,
-        timeout_graceful_shutdown=30,
-    )
+    options = {
+        "factory": True,
+        "host": host,
+        "port": port,
+        "log_config": log_config(log_level),
+        "log_level": log_level,
+        "timeout_graceful_shutdown": grace_s,
+    }
+    if workers > 1:
+        uvicorn.run(APP, workers=workers, **options)  # type: ignore[arg-type]
+        return
+    GracefulServer(uvicorn.Config(APP, **options)).run()  # type: ignore[arg-type]

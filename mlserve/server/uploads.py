@@ -17,11 +17,13 @@ _MULTIPART_OVERHEAD = 64 * 1024
 async def read_upload(request: Request, limits: LimitsSpec) -> dict[str, Any]:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limits.max_image_bytes + _MULTIPART_OVERHEAD:
-        raise LimitExceeded(f"upload is {declared} bytes; the image limit is "
-                            f"{limits.max_image_bytes}")
+        raise LimitExceeded(
+            f"upload is {declared} bytes; the image limit is {limits.max_image_bytes}"
+        )
     try:
-        async with request.form(max_files=1, max_fields=8,
-                                max_part_size=limits.max_image_bytes) as form:
+        async with request.form(
+            max_files=1, max_fields=8, max_part_size=limits.max_image_bytes
+        ) as form:
             upload = next((v for v in form.values() if isinstance(v, UploadFile)), None)
             if upload is None:
                 raise InputError("the multipart body has no file; send -F file=@image.png")

@@ -23,9 +23,9 @@ def lines(stdout: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in stdout.splitlines()]
 
 
-def test_csv_without_header_remote_equals_local(live_server: str, sample_manifest: Path,
-                                                tmp_path: Path,
-                                                iris_rows: list[list[float]]) -> None:
+def test_csv_without_header_remote_equals_local(
+    live_server: str, sample_manifest: Path, tmp_path: Path, iris_rows: list[list[float]]
+) -> None:
     path = tmp_path / "rows.csv"
     path.write_text("\n".join(",".join(map(str, r)) for r in iris_rows) + "\n")
     args = ("batch", "--model", "iris", "--input", str(path), "--chunk-size", "7")
@@ -46,8 +46,15 @@ def test_csv_header_reorders_named_columns(live_server: str, tmp_path: Path) -> 
     path.write_text("credit_score,age,income\n710,42,52000\n400,30,1000\n")
     result = run_cli("batch", "--model", "credit", "--input", str(path), "--url", live_server)
     assert result.code == 0, result.stderr
-    single = run_cli("predict", "--model", "credit", "--json",
-                     '{"age": 42, "income": 52000, "credit_score": 710}', "--url", live_server)
+    single = run_cli(
+        "predict",
+        "--model",
+        "credit",
+        "--json",
+        '{"age": 42, "income": 52000, "credit_score": 710}',
+        "--url",
+        live_server,
+    )
     first = lines(result.stdout)[0]
     assert first["prediction"] == json.loads(single.stdout)["prediction"]
     assert first["probabilities"] == json.loads(single.stdout)["probabilities"]
@@ -55,21 +62,26 @@ def test_csv_header_reorders_named_columns(live_server: str, tmp_path: Path) -> 
 
 def test_jsonl_from_stdin_and_csv_output(live_server: str) -> None:
     text = '[5.1, 3.5, 1.4, 0.2]\n{"features": [6.7, 3.0, 5.2, 2.3]}\n'
-    result = run_cli("batch", "--input", "-", "--output-format", "csv", "--url", live_server,
-                     input=text)
+    result = run_cli(
+        "batch", "--input", "-", "--output-format", "csv", "--url", live_server, input=text
+    )
     assert result.code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["prediction"] for r in rows] == ["setosa", "virginica"]
-    assert set(rows[0]) == {"row", "prediction", "confidence", "p_setosa", "p_versicolor",
-                            "p_virginica"}
+    assert set(rows[0]) == {
+        "row",
+        "prediction",
+        "confidence",
+        "p_setosa",
+        "p_versicolor",
+        "p_virginica",
+    }
 
 
-def test_npy_to_output_file(live_server: str, tmp_path: Path,
-                            iris_rows: list[list[float]]) -> None:
+def test_npy_to_output_file(live_server: str, tmp_path: Path, iris_rows: list[list[float]]) -> None:
     source, target = tmp_path / "rows.npy", tmp_path / "out.jsonl"
     np.save(source, np.array(iris_rows))
-    result = run_cli("batch", "--input", str(source), "--output", str(target),
-                     "--url", live_server)
+    result = run_cli("batch", "--input", str(source), "--output", str(target), "--url", live_server)
     assert result.code == 0, result.stderr
     assert result.stdout == ""
     assert len(lines(target.read_text())) == len(iris_rows)

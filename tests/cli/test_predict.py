@@ -13,14 +13,18 @@ IRIS = "5.1,3.5,1.4,0.2"
 CREDIT = '{"age": 42, "income": 52000, "credit_score": 710}'
 
 
-@pytest.mark.parametrize("args", [
-    ("--model", "iris", "--features", IRIS),
-    ("--model", "iris", "--version", "v1", "--features", IRIS),
-    ("--model", "credit", "--json", CREDIT),
-    ("--features", "6.7,3.0,5.2,2.3"),
-])
-def test_remote_answer_equals_local(live_server: str, sample_manifest: Path,
-                                    args: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--model", "iris", "--features", IRIS),
+        ("--model", "iris", "--version", "v1", "--features", IRIS),
+        ("--model", "credit", "--json", CREDIT),
+        ("--features", "6.7,3.0,5.2,2.3"),
+    ],
+)
+def test_remote_answer_equals_local(
+    live_server: str, sample_manifest: Path, args: tuple[str, ...]
+) -> None:
     remote = run_cli("predict", *args, "--url", live_server)
     local = run_cli("predict", *args, "--local", "--manifest", str(sample_manifest))
     assert remote.code == 0, remote.stderr
@@ -30,8 +34,9 @@ def test_remote_answer_equals_local(live_server: str, sample_manifest: Path,
 
 
 def test_json_from_stdin_and_env_url(live_server: str) -> None:
-    result = run_cli("predict", "--model", "credit", "-", input=CREDIT,
-                     env={"MLSERVE_URL": live_server})
+    result = run_cli(
+        "predict", "--model", "credit", "-", input=CREDIT, env={"MLSERVE_URL": live_server}
+    )
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["model"] == "credit"
     bare = run_cli("predict", input="[5.1, 3.5, 1.4, 0.2]", env={"MLSERVE_URL": live_server})
@@ -39,16 +44,23 @@ def test_json_from_stdin_and_env_url(live_server: str) -> None:
 
 
 def test_manifest_from_env(sample_manifest: Path) -> None:
-    result = run_cli("predict", "--local", "--features", IRIS,
-                     env={"MLSERVE_MANIFEST": str(sample_manifest)})
+    result = run_cli(
+        "predict", "--local", "--features", IRIS, env={"MLSERVE_MANIFEST": str(sample_manifest)}
+    )
     assert result.code == 0, result.stderr
     assert json.loads(result.stdout)["prediction"] == "setosa"
 
 
 def test_bad_input_exit_1_with_message_on_stderr(live_server: str, sample_manifest: Path) -> None:
     for where in (["--url", live_server], ["--local", "--manifest", str(sample_manifest)]):
-        result = run_cli("predict", "--model", "credit", "--json",
-                         '{"age": 12, "income": 1, "credit_score": 500}', *where)
+        result = run_cli(
+            "predict",
+            "--model",
+            "credit",
+            "--json",
+            '{"age": 12, "income": 1, "credit_score": 500}',
+            *where,
+        )
         assert result.code == 1
         assert result.stdout == ""
         assert "field 'age' must be >= 18, got 12" in result.stderr

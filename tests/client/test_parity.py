@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from mlserve.client import LocalClient, RemoteClient
+from mlserve.errors import MlserveError
 
 CASES: list[tuple[str, str | None, str | None, Any]] = [
     ("predict", "iris", None, {"features": [5.1, 3.5, 1.4, 0.2]}),
@@ -15,10 +16,18 @@ CASES: list[tuple[str, str | None, str | None, Any]] = [
     ("predict", None, None, {"features": [6.7, 3.0, 5.2, 2.3]}),
     ("predict_batch", "iris", None, {"inputs": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}),
     ("predict", "credit", None, {"age": 42, "income": 52000, "credit_score": 710}),
-    ("predict_batch", "credit", None, {"inputs": [{"age": 30, "income": 1000,
-                                                   "credit_score": 400}]}),
-    ("predict", "diabetes", None, {"features": [0.03, -0.04, 0.06, 0.02, -0.04, -0.03, -0.04,
-                                                0.0, 0.02, -0.01]}),
+    (
+        "predict_batch",
+        "credit",
+        None,
+        {"inputs": [{"age": 30, "income": 1000, "credit_score": 400}]},
+    ),
+    (
+        "predict",
+        "diabetes",
+        None,
+        {"features": [0.03, -0.04, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.01]},
+    ),
 ]
 
 
@@ -30,12 +39,19 @@ def local(sample_manifest: Path) -> Any:
 
 
 @pytest.mark.parametrize(("operation", "model", "version", "payload"), CASES)
-def test_remote_equals_local(live_server: str, local: LocalClient, operation: Any,
-                             model: str | None, version: str | None, payload: Any) -> None:
+def test_remote_equals_local(
+    live_server: str,
+    local: LocalClient,
+    operation: Any,
+    model: str | None,
+    version: str | None,
+    payload: Any,
+) -> None:
     remote = RemoteClient(live_server)
     try:
         assert remote.run(operation, payload, model, version) == local.run(
-            operation, payload, model, version)
+            operation, payload, model, version
+        )
     finally:
         remote.close()
 
@@ -45,7 +61,7 @@ def test_errors_are_the_same_type_and_message(live_server: str, local: LocalClie
     payload = {"age": 12, "income": 1, "credit_score": 500}
     errors = []
     for client in (remote, local):
-        with pytest.raises(Exception) as info:
+        with pytest.raises(MlserveError) as info:
             client.run("predict", payload, "credit")
         errors.append((type(info.value).__name__, str(info.value)))
     remote.close()

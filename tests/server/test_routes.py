@@ -49,8 +49,11 @@ def test_named_features_and_columns(live_server: str) -> None:
     assert wrapped == single
     listed = post(live_server, "/models/credit/predict", {"features": [42, 52000, 710]}).json()
     assert listed == single
-    batch = post(live_server, "/models/credit/predict/batch",
-                 {"inputs": [[710, 42, 52000]], "columns": ["credit_score", "age", "income"]})
+    batch = post(
+        live_server,
+        "/models/credit/predict/batch",
+        {"inputs": [[710, 42, 52000]], "columns": ["credit_score", "age", "income"]},
+    )
     assert batch.json()["predictions"][0] == {k: single[k] for k in batch.json()["predictions"][0]}
 
 
@@ -60,40 +63,63 @@ def test_regressor_returns_a_float_and_lazy_model_loads(live_server: str) -> Non
     assert "probabilities" not in body
     states = httpx.get(live_server + "/ready").json()["models"]
     assert {"model": "diabetes", "status": "ready"}.items() <= next(
-        s for s in states if s["model"] == "diabetes").items()
+        s for s in states if s["model"] == "diabetes"
+    ).items()
 
 
-@pytest.mark.parametrize(("path", "body", "status", "needle"), [
-    ("/predict", {"features": [5.1, 3.5, 1.4]}, 400, "expected 4 features, got 3"),
-    ("/predict", {"features": []}, 400, "empty"),
-    ("/predict", {"features": ["a", 1, 2, 3]}, 422, "expected a number, got a string 'a'"),
-    ("/predict", {"features": [1, None, 2, 3]}, 422, "feature 1: expected a number, got null"),
-    ("/predict", {"features": [[1, 2, 3, 4]]}, 400, "/predict/batch"),
-    ("/predict", {"feature": [1, 2, 3, 4]}, 422, "missing field 'features'"),
-    ("/predict", [1, 2, 3, 4], 422, "expected a JSON object"),
-    ("/predict", {"features": [1, 2, 3, 4], "x": 1}, 422, "unexpected field"),
-    ("/predict/batch", {"inputs": []}, 400, "empty"),
-    ("/predict/batch", {"inputs": [[1, 2, 3, 4], [1, 2, 3]]}, 400, "row 1 has 3 features"),
-    ("/predict/batch", {"inputs": [[1, 2, 3, 4], "x"]}, 422, "row 1: expected a list"),
-    ("/predict/batch", {"inputs": [[1, 2, 3]]}, 400, "expected 4 features, got 3"),
-    ("/predict/batch", {"rows": []}, 422, "missing field 'inputs'"),
-    ("/models/credit/predict", {**CREDIT_OK, "age": 12}, 422, "field 'age' must be >= 18, got 12"),
-    ("/models/credit/predict", {**CREDIT_OK, "credit_score": 900}, 422,
-     "field 'credit_score' must be <= 850, got 900"),
-    ("/models/credit/predict", {**CREDIT_OK, "age": 42.5}, 422, "must be an integer"),
-    ("/models/credit/predict", {**CREDIT_OK, "age": "42"}, 422, "field 'age': expected a number"),
-    ("/models/credit/predict", {"age": 42, "income": 1}, 422, "missing field 'credit_score'"),
-    ("/models/credit/predict", {**CREDIT_OK, "agee": 1}, 422, "unknown field 'agee'"),
-    ("/models/credit/predict", {**CREDIT_OK, "income": -5}, 422, "'income' must be >= 0"),
-    ("/models/credit/predict/batch", {"inputs": [CREDIT_OK, {**CREDIT_OK, "age": 101}]}, 422,
-     "field 'age' (row 1) must be <= 100"),
-    ("/models/nope/predict", {"features": SETOSA}, 404, "unknown model 'nope'"),
-    ("/models/iris/versions/v9/predict", {"features": SETOSA}, 404, "no version 'v9'"),
-    ("/v9/predict", {"features": SETOSA}, 404, "no version 'v9'"),
-    ("/classify", {"text": "hello"}, 400, "takes tabular input"),
-])
-def test_bad_input_is_a_clear_4xx(live_server: str, path: str, body: object, status: int,
-                                  needle: str | None) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "status", "needle"),
+    [
+        ("/predict", {"features": [5.1, 3.5, 1.4]}, 400, "expected 4 features, got 3"),
+        ("/predict", {"features": []}, 400, "empty"),
+        ("/predict", {"features": ["a", 1, 2, 3]}, 422, "expected a number, got a string 'a'"),
+        ("/predict", {"features": [1, None, 2, 3]}, 422, "feature 1: expected a number, got null"),
+        ("/predict", {"features": [[1, 2, 3, 4]]}, 400, "/predict/batch"),
+        ("/predict", {"feature": [1, 2, 3, 4]}, 422, "missing field 'features'"),
+        ("/predict", [1, 2, 3, 4], 422, "expected a JSON object"),
+        ("/predict", {"features": [1, 2, 3, 4], "x": 1}, 422, "unexpected field"),
+        ("/predict/batch", {"inputs": []}, 400, "empty"),
+        ("/predict/batch", {"inputs": [[1, 2, 3, 4], [1, 2, 3]]}, 400, "row 1 has 3 features"),
+        ("/predict/batch", {"inputs": [[1, 2, 3, 4], "x"]}, 422, "row 1: expected a list"),
+        ("/predict/batch", {"inputs": [[1, 2, 3]]}, 400, "expected 4 features, got 3"),
+        ("/predict/batch", {"rows": []}, 422, "missing field 'inputs'"),
+        (
+            "/models/credit/predict",
+            {**CREDIT_OK, "age": 12},
+            422,
+            "field 'age' must be >= 18, got 12",
+        ),
+        (
+            "/models/credit/predict",
+            {**CREDIT_OK, "credit_score": 900},
+            422,
+            "field 'credit_score' must be <= 850, got 900",
+        ),
+        ("/models/credit/predict", {**CREDIT_OK, "age": 42.5}, 422, "must be an integer"),
+        (
+            "/models/credit/predict",
+            {**CREDIT_OK, "age": "42"},
+            422,
+            "field 'age': expected a number",
+        ),
+        ("/models/credit/predict", {"age": 42, "income": 1}, 422, "missing field 'credit_score'"),
+        ("/models/credit/predict", {**CREDIT_OK, "agee": 1}, 422, "unknown field 'agee'"),
+        ("/models/credit/predict", {**CREDIT_OK, "income": -5}, 422, "'income' must be >= 0"),
+        (
+            "/models/credit/predict/batch",
+            {"inputs": [CREDIT_OK, {**CREDIT_OK, "age": 101}]},
+            422,
+            "field 'age' (row 1) must be <= 100",
+        ),
+        ("/models/nope/predict", {"features": SETOSA}, 404, "unknown model 'nope'"),
+        ("/models/iris/versions/v9/predict", {"features": SETOSA}, 404, "no version 'v9'"),
+        ("/v9/predict", {"features": SETOSA}, 404, "no version 'v9'"),
+        ("/classify", {"text": "hello"}, 400, "takes tabular input"),
+    ],
+)
+def test_bad_input_is_a_clear_4xx(
+    live_server: str, path: str, body: object, status: int, needle: str | None
+) -> None:
     response = post(live_server, path, body)
     assert response.status_code == status, response.text
     error = response.json()
@@ -104,12 +130,18 @@ def test_bad_input_is_a_clear_4xx(live_server: str, path: str, body: object, sta
 
 def test_nan_and_infinity_tokens(live_server: str) -> None:
     for token in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
-        response = httpx.post(live_server + "/predict", content=b'{"features": [%s, 1, 2, 3]}'
-                              % token, headers={"content-type": "application/json"})
+        response = httpx.post(
+            live_server + "/predict",
+            content=b'{"features": [%s, 1, 2, 3]}' % token,
+            headers={"content-type": "application/json"},
+        )
         assert response.status_code == 400
         assert "JSON" in response.json()["message"]
-    huge = httpx.post(live_server + "/predict", content=b'{"features": [%s, 1, 2, 3]}' % (
-        b"9" * 400), headers={"content-type": "application/json"})
+    huge = httpx.post(
+        live_server + "/predict",
+        content=b'{"features": [%s, 1, 2, 3]}' % (b"9" * 400),
+        headers={"content-type": "application/json"},
+    )
     assert huge.status_code == 400
 
 
@@ -121,8 +153,9 @@ def test_malformed_empty_and_wrong_content_type(live_server: str) -> None:
     empty = httpx.post(live_server + "/predict", content=b"", headers=headers)
     assert empty.status_code == 400
     assert "empty request body" in empty.json()["message"]
-    text = httpx.post(live_server + "/predict", content=b"5.1,3.5",
-                      headers={"content-type": "text/csv"})
+    text = httpx.post(
+        live_server + "/predict", content=b"5.1,3.5", headers={"content-type": "text/csv"}
+    )
     assert text.status_code == 415
     assert "application/json" in text.json()["message"]
 
@@ -154,9 +187,16 @@ def test_health_ready_info_docs(live_server: str) -> None:
     assert iris["labels"] == ["setosa", "versicolor", "virginica"]
     assert iris["device"] == "cpu"
     assert [f["name"] for f in by_key[("credit", "v1")]["inputs"]] == [
-        "age", "income", "credit_score"]
-    assert by_key[("credit", "v1")]["inputs"][0] == {"name": "age", "type": "int", "min": 18,
-                                                      "max": 100}
+        "age",
+        "income",
+        "credit_score",
+    ]
+    assert by_key[("credit", "v1")]["inputs"][0] == {
+        "name": "age",
+        "type": "int",
+        "min": 18,
+        "max": 100,
+    }
     one = httpx.get(live_server + "/models/credit").json()
     assert [m["model"] for m in one["models"]] == ["credit"]
     assert httpx.get(live_server + "/models/nope").status_code == 404

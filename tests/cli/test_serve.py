@@ -1,0 +1,69 @@
+"""`mlserve serve` as a real process: flags, startup, answers, clean exit on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.support import ROOT, free_port
+
+
+@contextmanager
+def serving(*args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlserve", "serve", *args, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ},
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "server did not become ready"
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker processes too
+            proc.communicate()
+
+
+def test_serve_answers_and_exits_0_on_sigterm(sample_manifest: Path) -> None:
+    with serving(str(sample_manifest), "--log-level", "info") as (url, proc):
+        response = httpx.post(url + "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
+        assert response.json()["prediction"] == "setosa"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "model iris:v2 loaded" in stderr
+    assert "model=iris version=v2 rows=1 latency_ms=" in stderr
+
+
+def test_serve_with_two_workers(sample_manifest: Path) -> None:
+    with serving(str(sample_manifest), "--workers", "2") as (url, proc):
+        for _ in range(20):
+            response = httpx.post(url + "/predict", json={"features": [6.7, 3.0, 5.2, 2.3]})
+            assert response.json()["prediction"] == "virginica"
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr
+    assert stderr.count("model iris:v2 loaded") == 2  # each worker loads its own models

@@ -1,0 +1,50 @@
+"""`mlserve --help` and remote commands import no ML framework and no server stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ["sklearn", "torch", "transformers", "joblib", "PIL", "fastapi", "uvicorn", "scipy"]
+
+PROBE = """
+import json, sys
+sys.argv = {argv!r}
+from mlserve.cli import app
+try:
+    app(standalone_mode=False)
+except SystemExit:
+    pass
+except Exception:
+    pass
+heavy = {heavy!r}
+print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set(heavy))), file=sys.stderr)
+"""
+
+
+def heavy_modules(*argv: str, url: str | None = None) -> list[str]:
+    args = ["mlserve", *argv] + (["--url", url] if url else [])
+    code = PROBE.format(argv=args, heavy=HEAVY)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    loaded: list[str] = json.loads(proc.stderr.strip().splitlines()[-1])
+    return loaded
+
+
+def test_help_is_light() -> None:
+    assert heavy_modules("--help") == []
+
+
+def test_remote_commands_are_light(live_server: str) -> None:
+    assert heavy_modules("predict", "--features", "5.1,3.5,1.4,0.2", url=live_server) == []
+    assert heavy_modules("info", url=live_server) == []
+    assert heavy_modules("classify", "hello", url=live_server) == []
+
+
+def test_import_mlserve_is_light() -> None:
+    code = (
+        "import sys, mlserve; print(sorted({m.split('.')[0] for m in sys.modules} & "
+        f"set({HEAVY!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
