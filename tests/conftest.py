@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from sample_models import build as sample_build
-from tests.support import ROOT, CliResult, LiveServer, run_cli, start_server
+from tests.support import CliResult, LiveServer, run_cli, start_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -19,12 +18,11 @@ os.environ.pop("MLSERVE_API_KEY", None)
 
 
 @pytest.fixture(scope="session")
-def samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The sample models and manifest, built once into a temp folder."""
-    out = tmp_path_factory.mktemp("samples")
-    sample_build.build(out)
-    shutil.copy(ROOT / "sample_models" / "models.yaml", out / "models.yaml")
-    return out
+def samples() -> Path:
+    """The sample models, built where the README's serve command builds them. Built once:
+    later sessions reuse what exists (the sentiment fine-tune takes minutes)."""
+    sample_build.build(sample_build.HERE)
+    return sample_build.HERE
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from mlserve.cli import options as opt
 from mlserve.cli.connect import open_client
 from mlserve.cli.output import fail_usage, handles_errors, show_prediction, wants_json, write_json
+
+CHUNK = 64
 
 
 @handles_errors
@@ -36,15 +38,19 @@ def classify(
     if not items:
         raise fail_usage("nothing to classify: give texts as arguments or pipe them in")
     client = open_client(url, local, manifest, api_key)
+    answers: list[dict[str, Any]] = []
     try:
-        body = client.run("classify", {"texts": items}, model, version)
+        for start in range(0, len(items), CHUNK):  # stay under the server's per-request limit
+            body = client.run("classify", {"texts": items[start : start + CHUNK]}, model, version)
+            head = {"model": body["model"], "version": body["version"]}
+            if wants_json(output):
+                for row in body["predictions"]:
+                    write_json({**head, **row})
+            answers += body["predictions"]
     finally:
         client.close()
-    if wants_json(output):
-        for row in body["predictions"]:
-            write_json({"model": body["model"], "version": body["version"], **row})
-    else:
-        show_prediction(body)
+    if not wants_json(output):
+        show_prediction({**head, "predictions": answers})
 
 
 def register(app: typer.Typer) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,15 @@ def image_bytes(payload: Any, limits: LimitsSpec) -> bytes:
 
 def open_image(data: bytes, limits: LimitsSpec) -> Image.Image:
     try:
-        image = Image.open(io.BytesIO(data), formats=FORMATS)
+        with warnings.catch_warnings():  # our own pixel limit below is the one that counts
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
     except UnidentifiedImageError:
         raise InputError(f"not an image in a supported format ({', '.join(FORMATS)})") from None
+    except Image.DecompressionBombError as exc:
+        raise LimitExceeded(
+            f"image has too many pixels; the limit is {limits.max_image_pixels} ({exc})"
+        ) from None
     width, height = image.size
     if width * height > limits.max_image_pixels:
         raise LimitExceeded(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,11 @@ CASES: list[tuple[str, str | None, str | None, Any]] = [
         None,
         {"features": [0.03, -0.04, 0.06, 0.02, -0.04, -0.03, -0.04, 0.0, 0.02, -0.01]},
     ),
+    ("predict", "iris-torch", None, {"features": [5.9, 3.0, 4.2, 1.5]}),
+    ("predict_batch", "iris-torch", None, {"inputs": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}),
+    ("classify", "sentiment", None, {"text": "I loved this film"}),
+    ("classify", "sentiment", None, {"texts": ["a dull, tedious mess", "great fun"]}),
+    ("predict_image", "digits", None, "digits/7.png"),  # a file under sample_models/
 ]
 
 
@@ -42,11 +48,14 @@ def local(sample_manifest: Path) -> Any:
 def test_remote_equals_local(
     live_server: str,
     local: LocalClient,
+    samples: Path,
     operation: Any,
     model: str | None,
     version: str | None,
     payload: Any,
 ) -> None:
+    if isinstance(payload, str):
+        payload = {"image_base64": base64.b64encode((samples / payload).read_bytes()).decode()}
     remote = RemoteClient(live_server)
     try:
         assert remote.run(operation, payload, model, version) == local.run(

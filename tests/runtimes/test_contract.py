@@ -43,6 +43,27 @@ CASES: dict[str, Case] = {
         np.random.default_rng(0).normal(0, 0.05, (4, 10)),
         "regression",
     ),
+    "torch-tabular": Case(
+        lambda d: ModelSpec(
+            name="iris-torch",
+            runtime="torch",
+            path=d / "iris-mlp.safetensors",
+            model_class="nets:IrisMLP",
+            model_kwargs={"hidden": 16},
+        ),
+        np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]),
+        "classification",
+    ),
+    "torch-image": Case(
+        lambda d: ModelSpec(name="digits", runtime="torch", path=d / "digits.pt2", input="image"),
+        np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32),
+        "classification",
+    ),
+    "transformers": Case(
+        lambda d: ModelSpec(name="sentiment", runtime="transformers", path=d / "sentiment"),
+        ["I loved this film", "a dull, tedious mess that went on and on", "ok"],
+        "classification",
+    ),
 }
 
 

@@ -177,7 +177,15 @@ def test_health_ready_info_docs(live_server: str) -> None:
     info = httpx.get(live_server + "/model/info").json()
     assert info["default_model"] == "iris"
     by_key = {(m["model"], m["version"]): m for m in info["models"]}
-    assert set(by_key) == {("iris", "v1"), ("iris", "v2"), ("credit", "v1"), ("diabetes", "v1")}
+    assert set(by_key) == {
+        ("iris", "v1"),
+        ("iris", "v2"),
+        ("credit", "v1"),
+        ("diabetes", "v1"),
+        ("iris-torch", "v1"),
+        ("digits", "v1"),
+        ("sentiment", "v1"),
+    }
     iris = by_key[("iris", "v2")]
     assert iris["default"] is True
     assert iris["status"] == "ready"

@@ -1,0 +1,71 @@
+"""Hugging Face sequence classifiers from a local folder; never a hub download."""
+
+from __future__ import annotations
+
+import os
+
+# Set before transformers is imported: a missing folder must fail, not start a download.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy as np
+import torch
+import transformers
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from mlserve.device import resolve_device
+from mlserve.runtimes.base import (
+    Batch,
+    BatchPrediction,
+    Runtime,
+    RuntimeInfo,
+    classify_from_proba,
+    resolve_labels,
+    softmax,
+)
+
+hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+class TransformersRuntime(Runtime):
+    """AutoTokenizer + AutoModelForSequenceClassification; batched, padded, truncated."""
+
+    def load(self) -> None:
+        folder = self.spec.path
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a Hugging Face model folder")
+        self._device = resolve_device(self.spec.device)
+        self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            folder, local_files_only=True, dtype=torch.float32
+        )
+        self._model = model.eval().to(self._device)
+        config = model.config
+        native = [config.id2label[i] for i in range(config.num_labels)]
+        self._labels = resolve_labels(self.spec, native, config.num_labels)
+        self._info = RuntimeInfo(
+            framework="transformers",
+            framework_version=f"{transformers.__version__} (torch {torch.__version__})",
+            task="classification",
+            input_kind="text",
+            labels=[str(x) for x in self._labels],
+            device=str(self._device),
+        )
+
+    def describe(self) -> RuntimeInfo:
+        return self._info
+
+    def predict(self, batch: Batch) -> BatchPrediction:
+        assert isinstance(batch, list)
+        encoded = self._tokenizer(
+            batch,
+            padding=True,
+            truncation=True,
+            max_length=self.spec.max_length,
+            return_tensors="pt",
+        )
+        with torch.inference_mode():
+            logits = self._model(**encoded.to(self._device)).logits
+        probs = softmax(logits.float().cpu().numpy().astype(np.float64))
+        return classify_from_proba(probs, self._labels)

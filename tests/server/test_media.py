@@ -1,0 +1,130 @@
+"""Image and text routes on the real server: the torch and transformers sample models."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+POSITIVE = [
+    "I loved this film",
+    "What a wonderful day, thank you so much!",
+    "Absolutely fantastic, highly recommend it.",
+]
+NEGATIVE = [
+    "a dull, tedious mess",
+    "This is the worst service I have ever had.",
+    "The product broke after one day, terrible quality.",
+]
+
+
+def b64_file(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+@pytest.mark.parametrize("digit", [0, 3, 7])
+def test_digit_pngs_are_classified_right(live_server: str, samples: Path, digit: int) -> None:
+    png = samples / "digits" / f"{digit}.png"
+    as_json = httpx.post(
+        live_server + "/models/digits/predict/image", json={"image_base64": b64_file(png)}
+    )
+    assert as_json.status_code == 200, as_json.text
+    assert as_json.json()["prediction"] == digit
+    data_url = httpx.post(
+        live_server + "/models/digits/predict/image",
+        json={"image_base64": "data:image/png;base64," + b64_file(png)},
+    )
+    assert data_url.json() == as_json.json()
+    upload = httpx.post(
+        live_server + "/models/digits/predict/image",
+        files={"file": (png.name, png.read_bytes(), "image/png")},
+    )
+    assert upload.status_code == 200, upload.text
+    assert upload.json() == as_json.json()
+
+
+def test_bad_images_are_4xx_and_the_server_keeps_serving(live_server: str) -> None:
+    url = live_server + "/models/digits/predict/image"
+    cases = [
+        ({"image_base64": "%%%"}, 400, "not valid base64"),
+        ({"image_base64": base64.b64encode(b"plain text").decode()}, 400, "not an image"),
+        ({"picture": "x"}, 422, "image_base64"),
+    ]
+    for body, status, needle in cases:
+        response = httpx.post(url, json=body)
+        assert response.status_code == status, response.text
+        assert needle in response.json()["message"]
+    bomb = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(bomb, format="PNG")
+    too_big = httpx.post(url, files={"file": ("bomb.png", bomb.getvalue(), "image/png")})
+    assert too_big.status_code == 413
+    assert "pixels" in too_big.json()["message"]
+    no_file = httpx.post(url, data={"x": "1"}, files={"other": ("", b"", "text/plain")})
+    assert no_file.status_code in (400, 422)
+    tabular = httpx.post(live_server + "/models/digits/predict", json={"features": [1.0]})
+    assert tabular.status_code == 400
+    assert "/predict/image" in tabular.json()["message"]
+    assert (
+        httpx.post(
+            url,
+            json={
+                "image_base64": b64_file(
+                    Path(__file__).parents[2] / "sample_models" / "digits" / "7.png"
+                )
+            },
+        ).status_code
+        == 200
+    )
+
+
+def test_sentiment_gets_obvious_sentences_right(live_server: str) -> None:
+    body = httpx.post(
+        live_server + "/models/sentiment/classify", json={"texts": POSITIVE + NEGATIVE}, timeout=60
+    ).json()
+    got = [p["prediction"] for p in body["predictions"]]
+    assert got == ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)
+    first = body["predictions"][0]
+    assert set(first["probabilities"]) == {"negative", "positive"}
+    assert first["confidence"] == max(first["probabilities"].values())
+
+
+def test_single_text_and_text_errors(live_server: str) -> None:
+    url = live_server + "/models/sentiment/classify"
+    single = httpx.post(url, json={"text": "I loved this film"}, timeout=60).json()
+    assert single["prediction"] == "positive"
+    assert single["model"] == "sentiment"
+    cases = [
+        ({"text": ""}, 400, "empty"),
+        ({"text": "   "}, 400, "empty"),
+        ({"texts": []}, 400, "empty"),
+        ({"texts": ["ok", 3]}, 422, "texts[1] must be a string"),
+        ({"text": "a", "texts": ["b"]}, 422, "exactly one"),
+        ({"texts": ["x"] * 300}, 413, "300 texts"),
+        ({"text": "x" * 20_000}, 413, "20000 characters"),
+    ]
+    for body, status, needle in cases:
+        response = httpx.post(url, json=body)
+        assert response.status_code == status, response.text
+        assert needle in response.json()["message"]
+    unicode = httpx.post(url, json={"texts": ["😀 très bien 好", "\u200b\u0000x"]}, timeout=60)
+    assert unicode.status_code == 200
+    assert len(unicode.json()["predictions"]) == 2
+
+
+def test_torch_tabular_and_info(live_server: str) -> None:
+    body = httpx.post(
+        live_server + "/models/iris-torch/predict", json={"features": [6.7, 3.0, 5.2, 2.3]}
+    ).json()
+    assert body["prediction"] == "virginica"
+    info = {m["model"]: m for m in httpx.get(live_server + "/model/info").json()["models"]}
+    assert info["digits"]["framework"] == "torch"
+    assert info["digits"]["input_kind"] == "image"
+    assert info["digits"]["input_shape"] == [1, 8, 8]
+    assert info["digits"]["device"] == "cpu"
+    assert info["sentiment"]["labels"] == ["negative", "positive"]
+    assert info["sentiment"]["framework"].startswith("transformers")
+    assert info["iris-torch"]["n_features"] == 4
