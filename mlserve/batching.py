@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mlserve.errors import Overloaded
+from mlserve.errors import ClientGone, Overloaded
 from mlserve.runtimes.base import Batch, BatchPrediction
 
 log = logging.getLogger("mlserve.batching")
@@ -139,10 +139,14 @@ class AdaptiveBatcher:
             self._slots.release()
 
     async def _run_live(self, group: list[_Pending]) -> None:
-        live = [p for p in group if not p.future.done() and not await _gone(p)]
+        live = []
         for pending in group:
-            if pending not in live and not pending.future.done():
-                pending.future.cancel()
+            if pending.future.done():  # the caller gave up (timeout, cancellation)
+                continue
+            if await _gone(pending):
+                _settle(pending, error=ClientGone("the client disconnected before its turn"))
+                continue
+            live.append(pending)
         if not live:
             return
         if self._on_batch is not None:

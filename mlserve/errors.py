@@ -15,6 +15,7 @@ code, so both front doors report a failure the same way. This module imports no 
     │   └── Overloaded                 (503, exit 1)  queue full; comes with Retry-After
     ├── InferenceTimeout               (504, exit 1)  the model did not answer in time
     ├── InferenceFailed                (500, exit 1)  the model raised; details stay in the log
+    ├── ClientGone                     (499, exit 1)  the caller left before the model ran
     └── ServerUnreachable              (503, exit 3)  the CLI could not reach the server
 """
 
@@ -95,6 +96,13 @@ class InferenceTimeout(MlserveError):
 
 class InferenceFailed(MlserveError):
     code = "inference_failed"
+
+
+class ClientGone(MlserveError):
+    """The caller disconnected while queued; its rows never reached the model."""
+
+    http_status = 499
+    code = "client_closed_request"
 
 
 class ServerUnreachable(MlserveError):

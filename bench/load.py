@@ -1,0 +1,96 @@
+"""Load generators: wrk for single rows, httpx for big batches, subprocess timings for the
+CLI, and the in-process ceiling."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+WRK_CORE = "1"
+LUA = Path(__file__).with_name("post.lua")
+
+
+def wrk(url: str, connections: int, seconds: float) -> dict[str, Any]:
+    """Requests/s, p50, p99 (ms) and errors for one row per request."""
+    out = subprocess.run(
+        [
+            "taskset",
+            "-c",
+            WRK_CORE,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--latency",
+            "--timeout",
+            "30s",
+            "-s",
+            str(LUA),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out)),
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out)),
+        "errors": (sum(int(g) for g in socket.groups()) if socket else 0)
+        + (int(non2xx.group(1)) if non2xx else 0),
+    }
+
+
+def _ms(match: re.Match[str] | None) -> float | None:
+    if match is None:
+        return None
+    value, unit = re.match(r"([\d.]+)(\w+)", match.group(1)).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def batch_rows_per_second(url: str, rows: np.ndarray, min_seconds: float = 2.0) -> float:
+    """Rows/s through /predict/batch, one request at a time, at this batch size."""
+    body = orjson.dumps({"inputs": rows.tolist()})
+    headers = {"content-type": "application/json"}
+    with httpx.Client(timeout=300) as client:
+        client.post(url + "/predict/batch", content=body, headers=headers).raise_for_status()
+        done, started = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < min_seconds or done < 3:
+            client.post(url + "/predict/batch", content=body, headers=headers).raise_for_status()
+            done += 1
+    return done * len(rows) / elapsed
+
+
+def ceiling_rows_per_second(model: Any, rows: np.ndarray, min_seconds: float = 1.0) -> float:
+    """`predict_proba` called directly on the same batch: what no server can beat."""
+    model.predict_proba(rows)
+    done, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < min_seconds or done < 3:
+        model.predict_proba(rows)
+        done += 1
+    return done * len(rows) / elapsed
+
+
+def command_seconds(args: list[str], runs: int = 5, stdin: str | None = None) -> float:
+    """Median wall time of a whole command, start to exit."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(args, input=stdin, capture_output=True, text=True, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def mlserve_bin() -> str:
+    return str(Path(sys.executable).parent / "mlserve")

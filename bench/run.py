@@ -1,0 +1,202 @@
+"""The mlserve benchmark: one command, one table, ratios against baselines run in the same
+invocation on the same machine.
+
+    python bench/run.py [--duration 10] [--levels 1,16,64,256] [--skip-litserve]
+
+Each server runs pinned to core 0, wrk to core 1. See bench/README.md for the columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import joblib  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from bench import load, models, servers  # noqa: E402
+
+WORK = ROOT / "bench" / ".work"
+RESULTS = ROOT / "bench" / "results"
+SERVERS = ["naive", "litserve", "mlserve-nobatch", "mlserve-batch"]
+BATCH_SIZES = [1, 100, 10_000]
+console = Console()
+
+
+def single_rows(
+    paths: dict[str, Path], kinds: list[str], levels: list[int], seconds: float
+) -> list[dict[str, Any]]:
+    out = []
+    for model, path in paths.items():
+        for kind in kinds:
+            with servers.running(kind, path, 18000 + len(out), WORK) as url:
+                load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
+                for c in levels:
+                    result = {
+                        "model": model,
+                        "server": kind,
+                        "c": c,
+                        **load.wrk(url + "/predict", c, seconds),
+                    }
+                    console.print(
+                        f"  {model} {kind:16s} c={c:<4d} {result['rps']:9.1f} req/s "
+                        f"p99 {result['p99_ms']} ms errors {result['errors']}"
+                    )
+                    out.append(result)
+    return out
+
+
+def batches(paths: dict[str, Path]) -> list[dict[str, Any]]:
+    out = []
+    for model, path in paths.items():
+        estimator = joblib.load(path)
+        os.sched_setaffinity(0, {0})  # the ceiling gets the server's core, nothing running
+        ceiling = {n: load.ceiling_rows_per_second(estimator, models.rows(n)) for n in BATCH_SIZES}
+        os.sched_setaffinity(0, {1})
+        for kind in ("naive", "mlserve-batch"):
+            with servers.running(kind, path, 19000 + len(out), WORK) as url:
+                for n in BATCH_SIZES:
+                    rate = load.batch_rows_per_second(url, models.rows(n))
+                    out.append(
+                        {
+                            "model": model,
+                            "server": kind,
+                            "rows": n,
+                            "rows_per_s": rate,
+                            "ceiling_rows_per_s": ceiling[n],
+                        }
+                    )
+                    console.print(
+                        f"  {model} {kind:16s} rows={n:<6d} {rate:12.0f} rows/s "
+                        f"(ceiling {ceiling[n]:.0f})"
+                    )
+    return out
+
+
+def cli_times(paths: dict[str, Path]) -> dict[str, float]:
+    exe = load.mlserve_bin()
+    lr_manifest = servers.manifest(WORK, paths["lr"], 64)
+    row = ",".join(["0.1"] * 20)
+    with servers.running("mlserve-batch", paths["lr"], 19900, WORK) as url:
+        remote = load.command_seconds([exe, "predict", "--features", row, "--url", url])
+    return {
+        "mlserve --help": load.command_seconds([exe, "--help"]),
+        "mlserve predict (remote)": remote,
+        "mlserve predict --local": load.command_seconds(
+            [exe, "predict", "--features", row, "--local", "--manifest", str(lr_manifest)], runs=3
+        ),
+    }
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def report(results: dict[str, Any]) -> None:
+    single = {(r["model"], r["server"], r["c"]): r for r in results["single"]}
+    table = Table(title="single row per request (server on 1 core, wrk on the other)")
+    for column in (
+        "model",
+        "c",
+        *results["servers"],
+        "mlserve/naive",
+        "mlserve/LitServe",
+        "p99 mlserve / LitServe (ms)",
+        "errors",
+    ):
+        table.add_column(column, justify="right")
+    for model in results["models"]:
+        for c in results["levels"]:
+            row = {k: single.get((model, k, c), {}) for k in results["servers"]}
+            best = row.get("mlserve-batch", {})
+            table.add_row(
+                model,
+                str(c),
+                *[f"{row[k].get('rps', 0):.0f}" for k in results["servers"]],
+                ratio(best.get("rps"), row.get("naive", {}).get("rps")),
+                ratio(best.get("rps"), row.get("litserve", {}).get("rps")),
+                f"{best.get('p99_ms')} / {row.get('litserve', {}).get('p99_ms')}",
+                str(sum(r.get("errors", 0) for r in row.values())),
+            )
+    console.print(table)
+    table = Table(title="/predict/batch rows/s")
+    for column in (
+        "model",
+        "rows/request",
+        "naive",
+        "mlserve",
+        "ceiling",
+        "mlserve/naive",
+        "mlserve/ceiling",
+    ):
+        table.add_column(column, justify="right")
+    batch = {(r["model"], r["server"], r["rows"]): r for r in results["batch"]}
+    for model in results["models"]:
+        for n in BATCH_SIZES:
+            naive, ours = batch[(model, "naive", n)], batch[(model, "mlserve-batch", n)]
+            table.add_row(
+                model,
+                str(n),
+                f"{naive['rows_per_s']:.0f}",
+                f"{ours['rows_per_s']:.0f}",
+                f"{ours['ceiling_rows_per_s']:.0f}",
+                ratio(ours["rows_per_s"], naive["rows_per_s"]),
+                ratio(ours["rows_per_s"], ours["ceiling_rows_per_s"]),
+            )
+    console.print(table)
+    table = Table(title="CLI wall time (median)")
+    table.add_column("command")
+    table.add_column("seconds", justify="right")
+    for name, seconds in results["cli"].items():
+        table.add_row(name, f"{seconds:.3f}")
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=10, help="seconds per load level")
+    parser.add_argument("--levels", default="1,16,64,256", help="wrk connections")
+    parser.add_argument("--skip-litserve", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)
+    kinds = [k for k in SERVERS if not (args.skip_litserve and k == "litserve")]
+    levels = [int(c) for c in args.levels.split(",")]
+    paths = models.build(WORK)
+    console.print("[bold]single rows[/]")
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "duration_s": args.duration,
+        "levels": levels,
+        "servers": kinds,
+        "models": list(paths),
+        "single": single_rows(paths, kinds, levels, args.duration),
+    }
+    console.print("[bold]batches[/]")
+    results["batch"] = batches(paths)
+    results["cli"] = cli_times(paths)
+    report(results)
+    RESULTS.mkdir(exist_ok=True)
+    target = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    target.write_text(json.dumps(results, indent=2))
+    console.print(f"written to {target.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Start each server under test on one pinned core, and stop it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+LITSERVE_VENV = ROOT / "bench" / ".venv-litserve"
+SERVER_CORE = "0"
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+ROW = {"features": [0.1] * 20}
+
+
+def ensure_litserve() -> Path:
+    """LitServe lives in its own virtualenv so it cannot change the project's packages."""
+    python = LITSERVE_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(LITSERVE_VENV)], check=True)
+        import sklearn
+
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "litserve",
+                f"scikit-learn=={sklearn.__version__}",
+                "joblib",
+                "numpy",
+            ],
+            check=True,
+        )
+    return python
+
+
+def manifest(folder: Path, model: Path, batch_size: int) -> Path:
+    path = folder / f"{model.stem}-batch{batch_size}.yaml"
+    path.write_text(
+        "server: {limits: {max_body_bytes: 100000000}}\n"
+        f"models:\n  - name: m\n    runtime: sklearn\n    path: {model}\n"
+        f"    batching: {{max_batch_size: {batch_size}, max_wait_ms: 2}}\n"
+    )
+    return path
+
+
+def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
+    venv_bin = Path(sys.executable).parent
+    if kind == "naive":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.naive_app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+    if kind == "litserve":
+        return [
+            str(ensure_litserve()),
+            str(ROOT / "bench" / "litserve_app.py"),
+            str(model),
+            str(port),
+        ]
+    batch_size = 64 if kind == "mlserve-batch" else 1
+    return [
+        str(venv_bin / "mlserve"),
+        "serve",
+        str(manifest(work, model, batch_size)),
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+
+
+@contextmanager
+def running(kind: str, model: Path, port: int, work: Path) -> Iterator[str]:
+    env = {**os.environ, **ONE_THREAD, "MODEL_PATH": str(model)}
+    log = (work / f"{kind}-{port}.log").open("wb")  # a pipe nobody reads would fill and block
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *command(kind, model, port, work)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(url, proc, log.name)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def wait_until_serving(
+    url: str, proc: subprocess.Popen[bytes], log: str, timeout: float = 90
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {Path(log).read_text()[-2000:]}")
+        try:
+            if httpx.post(url + "/predict", json=ROW, timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not start")
