@@ -80,12 +80,18 @@ class AdaptiveBatcher:
                 retry_after=1,
             )
         future: asyncio.Future[BatchPrediction] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(batch, len(batch), future, is_gone))
+        pending = _Pending(batch, len(batch), future, is_gone)
+        self._queue.append(pending)
         self._received += 1
         self._arrived.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch_forever())
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:  # timed out or abandoned: give the queue slot back
+            with contextlib.suppress(ValueError):
+                self._queue.remove(pending)
+            raise
 
     async def close(self) -> None:
         if self._dispatcher is not None:

@@ -60,6 +60,7 @@ class ServerSpec(_Strict):
     api_key_env: str | None = None
     queue_limit: Annotated[int, Field(ge=1)] = 1024
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
+    shutdown_grace_s: Annotated[float, Field(ge=0)] = 30.0
     limits: LimitsSpec = LimitsSpec()
 
 

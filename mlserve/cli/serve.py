@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from mlserve.cli.output import handles_errors
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 
 @handles_errors
@@ -19,20 +21,35 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port [manifest, else 8000].")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Server processes.")] = None,
     log_level: Annotated[str | None, typer.Option(help="critical|error|warning|info|debug")] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(help="Require an API key; the keys (comma-separated) are in this variable."),
+    ] = None,
+    grace_period: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Seconds to finish accepted requests on SIGTERM [manifest, else 30]."
+        ),
+    ] = None,
 ) -> None:
     """Serve every model of MANIFEST over HTTP (docs at /docs)."""
     from mlserve.manifest import load_manifest
+    from mlserve.server.run import with_server
 
-    spec = load_manifest(manifest).server  # refuse a broken manifest before starting
+    spec = with_server(
+        load_manifest(manifest),
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        api_key_env=api_key_env,
+        shutdown_grace_s=grace_period,
+    )
+    from mlserve.server.auth import keys_from_env
     from mlserve.server.run import serve as run_server
 
-    run_server(
-        str(manifest.resolve()),
-        host or spec.host,
-        spec.port if port is None else port,
-        workers or spec.workers,
-        (log_level or spec.log_level).lower(),
-    )
+    keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names
+    run_server(str(manifest.resolve()), spec)
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from mlserve._version import __version__
 from mlserve.inference import InferenceCore
 from mlserve.manifest import Manifest
 from mlserve.server import errors
+from mlserve.server.auth import ApiKeyGuard, keys_from_env
 from mlserve.server.middleware import RequestContext
 from mlserve.server.routes import prediction_router, status_router
 
@@ -19,6 +20,7 @@ from mlserve.server.routes import prediction_router, status_router
 def create_app(manifest: Manifest) -> FastAPI:
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded."""
+    api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,5 +45,7 @@ def create_app(manifest: Manifest) -> FastAPI:
     app.include_router(status_router())
     app.include_router(prediction_router())
     errors.install(app)
-    app.add_middleware(RequestContext)
+    if api_keys:
+        app.add_middleware(ApiKeyGuard, keys=api_keys)
+    app.add_middleware(RequestContext)  # outermost: refusals get a request id and a log line
     return app

@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
+from mlserve.errors import ManifestError
 from mlserve.logging import log_config
-from mlserve.manifest import load_manifest
+from mlserve.manifest import Manifest, ServerSpec, load_manifest
 
 MANIFEST_ENV = "MLSERVE_SERVE_MANIFEST"
+OVERRIDES_ENV = "MLSERVE_SERVE_OVERRIDES"
 APP = "mlserve.server.run:app_from_env"
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn factory: each worker process builds its own app from the manifest path."""
+    """uvicorn factory: each worker process builds its own app from the manifest path and the
+    command line's overrides of its `server` section."""
     from mlserve.server.app import create_app
 
-    return create_app(load_manifest(os.environ[MANIFEST_ENV]))
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
+    return create_app(with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides))
+
+
+def with_server(manifest: Manifest, **overrides: Any) -> Manifest:
+    """The manifest with some `server` fields replaced (CLI flags win over the file)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        server = ServerSpec.model_validate({**manifest.server.model_dump(), **given})
+    except ValidationError as exc:
+        raise ManifestError(f"invalid option: {exc.errors()[0]['msg']}") from None
+    return manifest.model_copy(update={"server": server})
 
 
 class GracefulServer(uvicorn.Server):
@@ -34,19 +51,23 @@ class GracefulServer(uvicorn.Server):
             self._captured_signals.clear()
 
 
-def serve(
-    manifest_path: str, host: str, port: int, workers: int, log_level: str, grace_s: float = 30
-) -> None:
-    os.environ[MANIFEST_ENV] = str(manifest_path)
-    options = {
+def serve(manifest_path: str, manifest: Manifest) -> None:
+    """Serve until SIGTERM/SIGINT: stop accepting, finish what was accepted (up to the grace
+    period), unload, exit 0."""
+    spec = manifest.server
+    os.environ[MANIFEST_ENV] = manifest_path
+    os.environ[OVERRIDES_ENV] = json.dumps(
+        {"api_key_env": spec.api_key_env, "shutdown_grace_s": spec.shutdown_grace_s}
+    )
+    options: dict[str, Any] = {
         "factory": True,
-        "host": host,
-        "port": port,
-        "log_config": log_config(log_level),
-        "log_level": log_level,
-        "timeout_graceful_shutdown": grace_s,
+        "host": spec.host,
+        "port": spec.port,
+        "log_config": log_config(spec.log_level),
+        "log_level": spec.log_level,
+        "timeout_graceful_shutdown": spec.shutdown_grace_s,
     }
-    if workers > 1:
-        uvicorn.run(APP, workers=workers, **options)  # type: ignore[arg-type]
+    if spec.workers > 1:
+        uvicorn.run(APP, workers=spec.workers, **options)
         return
-    GracefulServer(uvicorn.Config(APP, **options)).run()  # type: ignore[arg-type]
+    GracefulServer(uvicorn.Config(APP, **options)).run()

@@ -1,0 +1,77 @@
+"""API keys: every route but the probes and the docs needs `Authorization: Bearer KEY` or
+`X-API-Key: KEY`. Keys are compared in constant time, and a refusal never hints at a key."""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mlserve.errors import ManifestError
+
+OPEN_PATHS = frozenset(
+    {
+        "/health",
+        "/ready",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/docs",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/openapi.json",
+    }
+)
+_REFUSAL = orjson.dumps(
+    {
+        "error": "unauthorized",
+        "message": "missing or wrong API key; send Authorization: Bearer <key> or X-API-Key: <key>",
+    }
+)
+
+
+def keys_from_env(variable: str | None) -> list[str]:
+    """The keys in $variable, comma-separated so that an old and a new key can overlap."""
+    if variable is None:
+        return []
+    keys = [k.strip() for k in os.environ.get(variable, "").split(",") if k.strip()]
+    if not keys:
+        raise ManifestError(
+            f"API keys are to come from ${variable}, but it is not set or "
+            "empty; set it (several keys: comma-separated) or drop api_key_env"
+        )
+    return keys
+
+
+class ApiKeyGuard:
+    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._allowed(scope):
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"www-authenticate", b"Bearer"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": _REFUSAL})
+
+    def _allowed(self, scope: Scope) -> bool:
+        given = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == b"bearer ":
+                given = value[7:].strip()
+            elif name == b"x-api-key":
+                given = value.strip()
+        # Check every key, so the time taken does not tell which one was close.
+        matches = [hmac.compare_digest(given, key) for key in self.keys]
+        return bool(given) and any(matches)
