@@ -23,3 +23,28 @@ def fragile_classifier(path: str) -> None:
     data = load_iris()
     model = make_pipeline(FunctionTransformer(refuse_negative), LogisticRegression(max_iter=500))
     joblib.dump(model.fit(data.data, data.target), path)
+
+
+def sleep_then_pass(x: np.ndarray, seconds: float = 0.5) -> np.ndarray:
+    """A slow preprocessing step: the model takes `seconds` per call, whatever the batch."""
+    import time
+
+    time.sleep(seconds)
+    return x
+
+
+def slow_classifier(path: str, seconds: float) -> None:
+    """Iris logistic regression that takes `seconds` per model call."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    data = load_iris()
+    model = make_pipeline(
+        FunctionTransformer(sleep_then_pass, kw_args={"seconds": seconds}),
+        LogisticRegression(max_iter=500),
+    )
+    model.fit(data.data, data.target)
+    joblib.dump(model, path)

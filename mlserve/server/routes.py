@@ -29,10 +29,10 @@ from mlserve.schemas import (
 from mlserve.server.body import read_json
 from mlserve.server.responses import FastJSONResponse
 
-OPERATIONS: list[tuple[Operation, str, type[BaseModel], type[BaseModel]]] = [
+OPERATIONS: list[tuple[Operation, str, type[BaseModel], Any]] = [
     ("predict", "/predict", PredictRequest, PredictionOut),
     ("predict_batch", "/predict/batch", BatchRequest, BatchOut),
-    ("classify", "/classify", ClassifyRequest, BatchOut),
+    ("classify", "/classify", ClassifyRequest, PredictionOut | BatchOut),  # text | texts
     ("predict_image", "/predict/image", ImageRequest, PredictionOut),
 ]
 PREFIXES: list[tuple[str, list[str]]] = [

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import ROOT, free_port
 
@@ -67,3 +68,32 @@ def test_serve_with_two_workers(sample_manifest: Path) -> None:
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert stderr.count("model iris:v2 loaded") == 2  # each worker loads its own models
+
+
+def test_sigterm_finishes_every_accepted_request(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.models import slow_classifier
+    from tests.support import write_manifest
+
+    slow_classifier(str(tmp_path / "slow.joblib"), seconds=0.5)
+    manifest = write_manifest(
+        tmp_path,
+        "models:\n  - {name: slow, runtime: sklearn, "
+        "path: slow.joblib, batching: {max_batch_size: 16}}\n",
+    )
+    row = {"features": [5.1, 3.5, 1.4, 0.2]}
+    with (
+        serving(str(manifest), "--grace-period", "60") as (url, proc),
+        httpx.Client(limits=httpx.Limits(max_connections=50), timeout=60) as client,
+        ThreadPoolExecutor(50) as pool,
+    ):
+        futures = [pool.submit(client.post, url + "/predict", json=row) for _ in range(50)]
+        time.sleep(1.0)  # all 50 are accepted; the model works through them 16 at a time
+        proc.send_signal(signal.SIGTERM)
+        answers = [f.result() for f in futures]
+        _, stderr = proc.communicate(timeout=60)
+    assert [r.status_code for r in answers] == [200] * 50
+    assert proc.returncode == 0, stderr
+    with pytest.raises(httpx.TransportError):
+        httpx.get(url + "/health", timeout=2)  # and then the server is gone

@@ -1,0 +1,109 @@
+"""API keys: missing, wrong and right on every protected route; probes stay open."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import run_cli
+
+KEYS = "old-key-123,new-key-456"
+OPEN = {"/health", "/ready", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect"}
+
+
+@pytest.fixture
+def secured(
+    sample_manifest: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    serve_manifest: Callable[..., str],
+) -> str:
+    monkeypatch.setenv("TEST_MLSERVE_KEYS", KEYS)
+    text = sample_manifest.read_text().replace(
+        "server:\n", "server:\n  api_key_env: TEST_MLSERVE_KEYS\n"
+    )
+    text = re.sub(r"path: (\S+)", lambda m: f"path: {sample_manifest.parent / m.group(1)}", text)
+    secured = tmp_path / "secured.yaml"
+    secured.write_text(text)
+    return serve_manifest(secured)
+
+
+def every_route(url: str) -> list[tuple[str, str]]:
+    spec = httpx.get(url + "/openapi.json").json()
+    routes = []
+    for path, methods in spec["paths"].items():
+        concrete = path.replace("{name}", "iris").replace("{version}", "v1")
+        routes += [(method.upper(), concrete) for method in methods if path not in OPEN]
+    return routes
+
+
+def test_every_protected_route_needs_a_key(secured: str) -> None:
+    routes = every_route(secured)
+    assert len(routes) > 15
+    for method, path in routes:
+        body = {"features": [5.1, 3.5, 1.4, 0.2]} if method == "POST" else None
+        missing = httpx.request(method, secured + path, json=body)
+        wrong = httpx.request(
+            method, secured + path, json=body, headers={"Authorization": "Bearer nope"}
+        )
+        right = httpx.request(
+            method, secured + path, json=body, headers={"Authorization": "Bearer new-key-456"}
+        )
+        assert missing.status_code == 401, path
+        assert wrong.status_code == 401, path
+        assert right.status_code != 401, path
+        assert "key-" not in missing.text + wrong.text  # no hint of any key
+        assert missing.json()["error"] == "unauthorized"
+        assert missing.headers["www-authenticate"] == "Bearer"
+
+
+def test_probes_and_docs_stay_open(secured: str) -> None:
+    for path in OPEN - {"/docs/oauth2-redirect"}:
+        assert httpx.get(secured + path).status_code in (200, 503), path
+
+
+def test_rotation_and_x_api_key(secured: str) -> None:
+    for headers in (
+        {"Authorization": "Bearer old-key-123"},
+        {"X-API-Key": "new-key-456"},
+        {"authorization": "bearer old-key-123"},
+    ):
+        response = httpx.post(
+            secured + "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, headers=headers
+        )
+        assert response.status_code == 200, headers
+    for headers in (
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic old-key-123"},
+        {"X-API-Key": "old-key-12"},
+        {"X-API-Key": "old-key-123,new-key-456"},
+    ):
+        response = httpx.post(
+            secured + "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, headers=headers
+        )
+        assert response.status_code == 401, headers
+
+
+def test_cli_sends_the_key_from_the_environment(secured: str) -> None:
+    refused = run_cli("predict", "--features", "5.1,3.5,1.4,0.2", "--url", secured)
+    assert refused.code == 1
+    assert "missing or wrong API key" in refused.stderr
+    allowed = run_cli(
+        "predict",
+        "--features",
+        "5.1,3.5,1.4,0.2",
+        "--url",
+        secured,
+        env={"MLSERVE_API_KEY": "old-key-123"},
+    )
+    assert allowed.code == 0, allowed.stderr
+
+
+def test_serve_refuses_to_start_without_the_keys(sample_manifest: Path) -> None:
+    result = run_cli("serve", str(sample_manifest), "--api-key-env", "NO_SUCH_VARIABLE_XYZ")
+    assert result.code == 1
+    assert "$NO_SUCH_VARIABLE_XYZ" in result.stderr
