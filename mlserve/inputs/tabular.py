@@ -80,6 +80,8 @@ def _column_order(columns: list[str], features: Sequence[FeatureSpec]) -> list[i
 def rows_to_matrix(
     rows: Any, width: int | None, features: Features, limits: LimitsSpec, field: str = "inputs"
 ) -> np.ndarray:
+    if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind in "biuf":
+        return _checked(rows.astype(np.float64), width, features, limits, field)  # V2 tensors
     if not isinstance(rows, list):
         raise SchemaViolation(f"'{field}' must be a list, got {_json_type(rows)}")
     if not rows:
@@ -93,6 +95,18 @@ def rows_to_matrix(
     matrix = _fast_matrix(rows)
     if matrix is None:
         matrix = _slow_matrix(rows, features)
+    return _checked(matrix, width, features, limits, field)
+
+
+def _checked(
+    matrix: np.ndarray, width: int | None, features: Features, limits: LimitsSpec, field: str
+) -> np.ndarray:
+    if not matrix.size:
+        raise InputError(f"'{field}' is empty; send at least one row")
+    if len(matrix) > limits.max_batch_rows:
+        raise LimitExceeded(
+            f"{len(matrix)} rows in one request; the limit is {limits.max_batch_rows}"
+        )
     if matrix.shape[1] > limits.max_features:
         raise LimitExceeded(
             f"{matrix.shape[1]} features per row; the limit is {limits.max_features}"

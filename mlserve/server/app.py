@@ -15,6 +15,7 @@ from mlserve.server import errors
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
 from mlserve.server.middleware import RequestContext
 from mlserve.server.routes import prediction_router, status_router
+from mlserve.server.v2 import v2_router
 
 
 def create_app(manifest: Manifest) -> FastAPI:
@@ -44,6 +45,7 @@ def create_app(manifest: Manifest) -> FastAPI:
     )
     app.include_router(status_router())
     app.include_router(prediction_router())
+    app.include_router(v2_router())
     errors.install(app)
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
