@@ -53,7 +53,8 @@ class AdaptiveBatcher:
         max_wait_ms: float,
         max_concurrency: int = 1,
         queue_limit: int = 1024,
-        on_batch: Callable[[int], None] | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
+        on_depth: Callable[[int], None] | None = None,
     ) -> None:
         self._run = run
         self.name = name
@@ -61,6 +62,7 @@ class AdaptiveBatcher:
         self.max_wait_s = max_wait_ms / 1000
         self.queue_limit = queue_limit
         self._on_batch = on_batch
+        self._on_depth = on_depth
         self._queue: deque[_Pending] = deque()
         self._arrived = asyncio.Event()
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -83,6 +85,8 @@ class AdaptiveBatcher:
         pending = _Pending(batch, len(batch), future, is_gone)
         self._queue.append(pending)
         self._received += 1
+        if self._on_depth is not None:
+            self._on_depth(len(self._queue))
         self._arrived.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch_forever())
@@ -155,10 +159,13 @@ class AdaptiveBatcher:
             live.append(pending)
         if not live:
             return
-        if self._on_batch is not None:
-            self._on_batch(sum(p.rows for p in live))
+        if self._on_depth is not None:
+            self._on_depth(len(self._queue))
+        started = time.perf_counter()
         try:
             result = await self._run(_concat([p.batch for p in live]))
+            if self._on_batch is not None:
+                self._on_batch(sum(p.rows for p in live), time.perf_counter() - started)
         except Exception as exc:
             if len(live) == 1:
                 _settle(live[0], error=exc)

@@ -14,13 +14,13 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from mlserve.batching import AdaptiveBatcher, IsGone
-from mlserve.context import current_request_id
+from mlserve.context import current_request_id, note_model
 from mlserve.errors import InferenceFailed, InferenceTimeout, InputError, MlserveError
 from mlserve.inputs import tabular, text
-from mlserve.manifest import Manifest
+from mlserve.manifest import Manifest, ModelSpec
 from mlserve.registry import ModelEntry, ModelRegistry
 from mlserve.runtimes.base import Batch, BatchPrediction, RuntimeInfo
 
@@ -40,6 +40,14 @@ _KIND_OF_OPERATION = {
 }
 
 
+class CoreObserver(Protocol):
+    """Told about every model call and queue change (the server's metrics implement it)."""
+
+    def model_call(self, spec: ModelSpec, rows: int, seconds: float) -> None: ...
+
+    def queue_depth(self, spec: ModelSpec, depth: int) -> None: ...
+
+
 class InferenceCore:
     """Registry, batchers and worker threads for one manifest."""
 
@@ -50,7 +58,7 @@ class InferenceCore:
         self._batchers: dict[str, AdaptiveBatcher] = {}
         threads = sum(_concurrency(e) for e in self.registry.entries())
         self._executor = ThreadPoolExecutor(min(64, threads), thread_name_prefix="mlserve-model")
-        self.batch_observers: list[Any] = []  # callables(entry, rows), e.g. metrics
+        self.observers: list[CoreObserver] = []  # e.g. the server's Prometheus metrics
 
     async def start(self) -> None:
         """Load every startup model (failures are recorded, never raised)."""
@@ -60,6 +68,7 @@ class InferenceCore:
         for batcher in self._batchers.values():
             await batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self.registry.unload_all()
 
     async def run(
         self,
@@ -72,20 +81,30 @@ class InferenceCore:
         """Validate `payload` for `operation`, run the model, return the response body."""
         started = time.perf_counter()
         entry = self.registry.resolve(model, version)
+        name, version = entry.spec.name, entry.spec.version
+        note_model(name, version, 0)
         runtime = await self.registry.ensure_ready(entry)
         info = runtime.describe()
         batch, single = self._decode(operation, payload, entry, info)
+        note_model(name, version, len(batch))
         result = await self._submit(entry, batch, is_gone)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info(
-            "model=%s version=%s rows=%d latency_ms=%.2f",
-            entry.spec.name,
-            entry.spec.version,
-            len(batch),
-            elapsed_ms,
-        )
+        if log.isEnabledFor(logging.INFO):
+            latency_ms = round((time.perf_counter() - started) * 1000, 2)
+            log.info(
+                "model=%s version=%s rows=%d latency_ms=%.2f",
+                name,
+                version,
+                len(batch),
+                latency_ms,
+                extra={
+                    "model": name,
+                    "version": version,
+                    "rows": len(batch),
+                    "latency_ms": latency_ms,
+                },
+            )
         rows = format_rows(result)
-        head = {"model": entry.spec.name, "version": entry.spec.version}
+        head = {"model": name, "version": version}
         return {**head, **rows[0]} if single else {**head, "predictions": rows}
 
     def _decode(
@@ -141,9 +160,13 @@ class InferenceCore:
             async def run(batch: Batch) -> BatchPrediction:
                 return await loop.run_in_executor(self._executor, predict, batch)
 
-            def observe(rows: int) -> None:
-                for observer in self.batch_observers:
-                    observer(entry, rows)
+            def model_call(rows: int, seconds: float) -> None:
+                for observer in self.observers:
+                    observer.model_call(entry.spec, rows, seconds)
+
+            def queue_depth(depth: int) -> None:
+                for observer in self.observers:
+                    observer.queue_depth(entry.spec, depth)
 
             batcher = AdaptiveBatcher(
                 run,
@@ -152,7 +175,8 @@ class InferenceCore:
                 max_wait_ms=entry.spec.batching.max_wait_ms,
                 max_concurrency=_concurrency(entry),
                 queue_limit=self.manifest.server.queue_limit,
-                on_batch=observe,
+                on_batch=model_call,
+                on_depth=queue_depth,
             )
             self._batchers[entry.spec.key] = batcher
         return batcher

@@ -57,6 +57,7 @@ class ServerSpec(_Strict):
     default_model: str | None = None
     workers: Annotated[int, Field(ge=1)] = 1
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["text", "json"] = "text"
     api_key_env: str | None = None
     queue_limit: Annotated[int, Field(ge=1)] = 1024
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0

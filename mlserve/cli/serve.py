@@ -10,6 +10,7 @@ import typer
 from mlserve.cli.output import handles_errors
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["text", "json"]
 
 
 @handles_errors
@@ -20,7 +21,11 @@ def serve(
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port [manifest, else 8000].")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Server processes.")] = None,
-    log_level: Annotated[str | None, typer.Option(help="critical|error|warning|info|debug")] = None,
+    log_level: Annotated[LogLevel | None, typer.Option(help="[manifest, else info]")] = None,
+    log_format: Annotated[
+        LogFormat | None,
+        typer.Option(help="text lines, or one JSON object per line [manifest, else text]"),
+    ] = None,
     api_key_env: Annotated[
         str | None,
         typer.Option(help="Require an API key; the keys (comma-separated) are in this variable."),
@@ -42,6 +47,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
+        log_format=log_format,
         api_key_env=api_key_env,
         shutdown_grace_s=grace_period,
     )
@@ -49,6 +55,9 @@ def serve(
     from mlserve.server.run import serve as run_server
 
     keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names
+    if spec.server.log_format == "text":
+        base = f"http://{spec.server.host}:{spec.server.port}"
+        typer.echo(f"mlserve: API {base}  docs {base}/docs  metrics {base}/metrics", err=True)
     run_server(str(manifest.resolve()), spec)
 
 

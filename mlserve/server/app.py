@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -13,20 +14,33 @@ from mlserve.inference import InferenceCore
 from mlserve.manifest import Manifest
 from mlserve.server import errors
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
+from mlserve.server.metrics import Metrics, metrics_router
 from mlserve.server.middleware import RequestContext
 from mlserve.server.routes import prediction_router, status_router
 from mlserve.server.v2 import v2_router
+
+log = logging.getLogger("mlserve.server")
 
 
 def create_app(manifest: Manifest) -> FastAPI:
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded."""
     api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         core = InferenceCore(manifest)
         app.state.core = core
+        core.observers.append(metrics)
+        core.registry.listeners.append(metrics.model_state)
+        for entry in core.registry.entries():
+            metrics.model_state(entry)
+        log.info(
+            "serving %d model version(s) from %s; API docs at /docs, metrics at /metrics",
+            len(manifest.models),
+            manifest.source,
+        )
         loading = asyncio.create_task(core.start())
         try:
             yield
@@ -46,8 +60,11 @@ def create_app(manifest: Manifest) -> FastAPI:
     app.include_router(status_router())
     app.include_router(prediction_router())
     app.include_router(v2_router())
+    app.include_router(metrics_router(metrics))
     errors.install(app)
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
-    app.add_middleware(RequestContext)  # outermost: refusals get a request id and a log line
+    app.add_middleware(
+        RequestContext, metrics=metrics
+    )  # outermost: refusals get a request id and a log line
     return app

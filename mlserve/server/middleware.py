@@ -1,5 +1,5 @@
-"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request): request id and
-one access-log line per request."""
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request): request id,
+one access-log line and the request metrics, per request."""
 
 from __future__ import annotations
 
@@ -9,23 +9,25 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlserve.context import request_id
+from mlserve.context import RequestInfo, current
+from mlserve.server.metrics import Metrics
 
 access_log = logging.getLogger("mlserve.access")
 
 
 class RequestContext:
-    """Take `X-Request-ID` or make one, echo it back, and log the request when it ends."""
+    """Take `X-Request-ID` or make one, echo it back; log and count the request at its end."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = _header(scope, b"x-request-id") or uuid.uuid4().hex[:16]
-        token = request_id.set(rid)
+        info = RequestInfo(_header(scope, b"x-request-id") or uuid.uuid4().hex[:16])
+        token = current.set(info)
         started = time.perf_counter()
         status = 500
 
@@ -33,22 +35,42 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", info.request_id.encode()),
+                ]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.observe_request(route, info.model, info.version, status, seconds)
             if access_log.isEnabledFor(logging.INFO):
+                fields = {
+                    "request_id": info.request_id,
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status,
+                    "latency_ms": round(seconds * 1000, 2),
+                    "model": info.model,
+                    "version": info.version,
+                    "rows": info.rows,
+                }
                 access_log.info(
-                    "%s %s %d %.2fms request_id=%s",
+                    "%s %s %d %.2fms request_id=%s model=%s version=%s rows=%s",
                     scope["method"],
                     scope["path"],
                     status,
-                    (time.perf_counter() - started) * 1000,
-                    rid,
+                    seconds * 1000,
+                    info.request_id,
+                    info.model,
+                    info.version,
+                    info.rows,
+                    extra=fields,
                 )
-            request_id.reset(token)
+            current.reset(token)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

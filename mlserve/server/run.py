@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,7 @@ from mlserve.logging import log_config
 from mlserve.manifest import Manifest, ServerSpec, load_manifest
 
 MANIFEST_ENV = "MLSERVE_SERVE_MANIFEST"
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
 OVERRIDES_ENV = "MLSERVE_SERVE_OVERRIDES"
 APP = "mlserve.server.run:app_from_env"
 
@@ -63,11 +66,26 @@ def serve(manifest_path: str, manifest: Manifest) -> None:
         "factory": True,
         "host": spec.host,
         "port": spec.port,
-        "log_config": log_config(spec.log_level),
+        "log_config": log_config(spec.log_level, spec.log_format),
         "log_level": spec.log_level,
         "timeout_graceful_shutdown": spec.shutdown_grace_s,
     }
     if spec.workers > 1:
-        uvicorn.run(APP, workers=spec.workers, **options)
+        with _shared_metrics_dir():
+            uvicorn.run(APP, workers=spec.workers, **options)
         return
     GracefulServer(uvicorn.Config(APP, **options)).run()
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """Worker processes write their metrics here so that /metrics can add them up."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="mlserve-metrics-")
+    os.environ[MULTIPROCESS_ENV] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

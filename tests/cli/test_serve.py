@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -59,15 +60,55 @@ def test_serve_answers_and_exits_0_on_sigterm(sample_manifest: Path) -> None:
     assert "model=iris version=v2 rows=1 latency_ms=" in stderr
 
 
-def test_serve_with_two_workers(sample_manifest: Path) -> None:
+def test_serve_with_two_workers_and_summed_metrics(sample_manifest: Path) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
     with serving(str(sample_manifest), "--workers", "2") as (url, proc):
         for _ in range(20):
             response = httpx.post(url + "/predict", json={"features": [6.7, 3.0, 5.2, 2.3]})
             assert response.json()["prediction"] == "virginica"
+        text = httpx.get(url + "/metrics").text
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert stderr.count("model iris:v2 loaded") == 2  # each worker loads its own models
+    counted = sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "mlserve_requests_total"
+        and s.labels["route"] == "/predict"
+        and s.labels["status"] == "200"
+    )
+    assert counted == 20  # whichever worker answered /metrics, it adds up both
+
+
+def test_json_logs_one_line_per_request_and_no_inputs(sample_manifest: Path) -> None:
+    with serving(str(sample_manifest), "--log-format", "json") as (url, proc):
+        response = httpx.post(
+            url + "/models/iris/predict",
+            headers={"X-Request-ID": "trace-1"},
+            json={"features": [6.4242, 3.0, 5.2, 2.3]},
+        )
+        assert response.status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    events = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    access = [
+        e for e in events if e["logger"] == "mlserve.access" and e.get("request_id") == "trace-1"
+    ]
+    assert len(access) == 1
+    assert {k: access[0][k] for k in ("method", "path", "status", "model", "version", "rows")} == {
+        "method": "POST",
+        "path": "/models/iris/predict",
+        "status": 200,
+        "model": "iris",
+        "version": "v2",
+        "rows": 1,
+    }
+    assert access[0]["latency_ms"] > 0
+    assert {"loaded", "unloaded"} <= {e.get("event") for e in events}
+    assert "6.4242" not in stderr  # input data never reaches the log
 
 
 def test_sigterm_finishes_every_accepted_request(tmp_path: Path) -> None:

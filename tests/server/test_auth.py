@@ -12,7 +12,16 @@ import pytest
 from tests.support import run_cli
 
 KEYS = "old-key-123,new-key-456"
-OPEN = {"/health", "/ready", "/docs", "/openapi.json", "/redoc", "/docs/oauth2-redirect"}
+OPEN = {
+    "/health",
+    "/ready",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/docs",
+    "/openapi.json",
+    "/redoc",
+    "/docs/oauth2-redirect",
+}
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""Prometheus metrics (prometheus-client) and the /metrics route.
+
+Under `serve --workers N` every worker writes its numbers to files in
+$PROMETHEUS_MULTIPROC_DIR (set by `serve`), and /metrics, whichever worker answers it, adds
+them up: counters and histograms sum over workers, the queue gauge sums live workers, and
+model state shows each worker's own view (label `pid`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter, Request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.responses import Response
+
+from mlserve.manifest import ModelSpec
+from mlserve.registry import ModelEntry
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536)
+STATES = ("not_loaded", "loading", "ready", "failed")
+
+
+class Metrics:
+    """One set of collectors per app, so several apps can live in one process (tests)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "mlserve_requests",
+            "HTTP requests by route, model and status",
+            ["route", "model", "version", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "mlserve_request_duration_seconds",
+            "HTTP request latency",
+            ["route", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_rows = Histogram(
+            "mlserve_batch_rows",
+            "Rows per model call (batch size)",
+            ["model", "version"],
+            buckets=ROW_BUCKETS,
+            registry=r,
+        )
+        self.inference = Histogram(
+            "mlserve_inference_duration_seconds",
+            "Model call time",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue = Gauge(
+            "mlserve_queue_depth",
+            "Requests queued for a model version",
+            ["model", "version"],
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.state = Gauge(
+            "mlserve_model_state",
+            "1 for the model version's current state",
+            ["model", "version", "state"],
+            multiprocess_mode="liveall",
+            registry=r,
+        )
+        self.load_seconds = Gauge(
+            "mlserve_model_load_seconds",
+            "Seconds the last load took",
+            ["model", "version"],
+            multiprocess_mode="liveall",
+            registry=r,
+        )
+
+    def observe_request(
+        self, route: str, model: str | None, version: str | None, status: int, seconds: float
+    ) -> None:
+        self.requests.labels(route, model or "", version or "", str(status)).inc()
+        self.latency.labels(route, model or "").observe(seconds)
+
+    def model_call(self, spec: ModelSpec, rows: int, seconds: float) -> None:
+        self.batch_rows.labels(spec.name, spec.version).observe(rows)
+        self.inference.labels(spec.name, spec.version).observe(seconds)
+
+    def queue_depth(self, spec: ModelSpec, depth: int) -> None:
+        self.queue.labels(spec.name, spec.version).set(depth)
+
+    def model_state(self, entry: ModelEntry) -> None:
+        for state in STATES:
+            self.state.labels(entry.spec.name, entry.spec.version, state).set(
+                int(entry.status == state)
+            )
+        if entry.load_seconds is not None:
+            self.load_seconds.labels(entry.spec.name, entry.spec.version).set(entry.load_seconds)
+
+    def render(self) -> bytes:
+        if os.environ.get(MULTIPROCESS_ENV):
+            combined = CollectorRegistry()
+            multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
+            return generate_latest(combined)
+        return generate_latest(self.registry)
+
+
+def metrics_router(metrics: Metrics) -> APIRouter:
+    router = APIRouter(tags=["status"])
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def scrape(request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
