@@ -102,3 +102,111 @@ def test_bad_rows_say_where(live_server: str, tmp_path: Path) -> None:
     missing = run_cli("batch", "--input", str(tmp_path / "none.csv"), "--url", live_server)
     assert missing.code == 1
     assert "no such file" in missing.stderr
+
+
+def write_iris_csv(path: Path, rows: int) -> None:
+    block = "".join(
+        f"{5 + i % 3 * 0.7:.1f},3.1,{1.4 + i % 3 * 2:.1f},{0.2 + i % 3 * 0.9:.1f}\n"
+        for i in range(1000)
+    )
+    with path.open("w") as out:
+        out.write("sepal_length,sepal_width,petal_length,petal_width\n")
+        for _ in range(rows // 1000):
+            out.write(block)
+
+
+def peak_rss_mb(args: list[str]) -> float:
+    """Run the CLI in a child process and return that process's peak RSS."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, sys.executable, "-m", "mlserve", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def test_a_million_rows_stream_in_bounded_memory(sample_manifest: Path, tmp_path: Path) -> None:
+    small, big = tmp_path / "small.csv", tmp_path / "big.csv"
+    write_iris_csv(small, 50_000)
+    write_iris_csv(big, 1_000_000)
+    common = [
+        "batch",
+        "--model",
+        "iris",
+        "--version",
+        "v1",
+        "--local",
+        "--manifest",
+        str(sample_manifest),
+        "--output-format",
+        "csv",
+        "--chunk-size",
+        "5000",
+    ]
+    small_rss = peak_rss_mb([*common, "--input", str(small), "--output", str(tmp_path / "a")])
+    big_rss = peak_rss_mb([*common, "--input", str(big), "--output", str(tmp_path / "b")])
+    with (tmp_path / "b").open() as result:
+        assert sum(1 for _ in result) == 1_000_001  # a header and one line per row
+    print(f"peak RSS: 50,000 rows {small_rss:.0f} MB, 1,000,000 rows {big_rss:.0f} MB")
+    assert big_rss - small_rss < 40  # 20x the rows, (nearly) the same memory
+
+
+def test_progress_bar_on_a_terminal_and_not_when_piped(live_server: str, tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    source = tmp_path / "rows.csv"
+    write_iris_csv(source, 20_000)
+    args = [
+        sys.executable,
+        "-m",
+        "mlserve",
+        "batch",
+        "--input",
+        str(source),
+        "--output",
+        str(tmp_path / "out.jsonl"),
+        "--url",
+        live_server,
+        "--chunk-size",
+        "500",
+    ]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        args,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the command is done
+            break
+        if not chunk:
+            break
+        screen += chunk
+    assert proc.wait(timeout=120) == 0
+    text = screen.decode(errors="replace")
+    assert "20,000 rows" in text
+    assert "rows/s" in text
+    assert "100%" in text
+    piped = run_cli(
+        "batch", "--input", str(source), "--output", str(tmp_path / "o2"), "--url", live_server
+    )
+    assert piped.code == 0
+    assert piped.stderr == ""  # silent when not on a terminal
