@@ -1,0 +1,73 @@
+"""The README's tour and curl examples, run against a live sample server so they cannot rot."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT
+
+README = (ROOT / "README.md").read_text()
+
+
+def block_after(heading: str) -> str:
+    """The first ```bash block after a heading."""
+    section = README.split(heading, 1)[1]
+    match = re.search(r"```bash\n(.*?)```", section, re.S)
+    assert match, heading
+    return match.group(1)
+
+
+def run(script: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = script.replace("http://127.0.0.1:8000", url).replace(
+        "localhost:8000", url.removeprefix("http://")
+    )
+    env = {
+        **os.environ,
+        "MLSERVE_URL": url,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    return subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "sample_models").symlink_to(ROOT / "sample_models")
+    return tmp_path
+
+
+def test_the_tour_runs(live_server: str, workdir: Path) -> None:
+    script = block_after("## Tour").replace(". .venv/bin/activate\n", "")
+    result = run(script, live_server, workdir)
+    assert result.returncode == 0, result.stderr
+    assert "setosa" in result.stdout
+    assert "positive" in result.stdout
+
+
+@pytest.mark.parametrize("heading", ["### HTTP, with curl", "## Open Inference Protocol"])
+def test_every_curl_example_answers_json_without_error(
+    live_server: str, workdir: Path, heading: str
+) -> None:
+    lines = [line for line in block_after(heading).splitlines() if line.startswith("curl ")]
+    assert len(lines) >= 6
+    for line in lines:
+        result = run(line, live_server, workdir)
+        assert result.returncode == 0, (line, result.stderr)
+        if line.endswith("/metrics"):
+            assert "mlserve_requests_total" in result.stdout
+            continue
+        body = json.loads(result.stdout)
+        assert "error" not in body, (line, body)
