@@ -78,6 +78,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class V2ErrorBody(BaseModel):
+    error: str = Field(description="what went wrong (Open Inference Protocol error shape)")
+
+
+V2_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {**spec, "model": V2ErrorBody} for status, spec in ERROR_RESPONSES.items()
+}
+
+
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     """`openapi_extra` that documents a JSON body the handler reads itself."""
     return {

@@ -16,6 +16,7 @@ from mlserve.errors import InputError, LimitExceeded, SchemaViolation
 from mlserve.manifest import FeatureSpec, LimitsSpec
 
 Features = Sequence[FeatureSpec] | None
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def single_row(
@@ -122,6 +123,13 @@ def _checked(
     if not np.isfinite(matrix).all():
         row, col = (int(i) for i in np.argwhere(~np.isfinite(matrix))[0])
         raise InputError(f"row {row}, feature {col}: NaN and infinity are not allowed")
+    too_big = np.abs(matrix) > FLOAT32_MAX  # tree models and torch compute in float32
+    if too_big.any():
+        row, col = (int(i) for i in np.argwhere(too_big)[0])
+        raise InputError(
+            f"row {row}, feature {col}: {matrix[row, col]:g} is out of range "
+            f"(|value| must stay below {FLOAT32_MAX:.3g})"
+        )
     return check_bounds(matrix, features) if features else matrix
 
 

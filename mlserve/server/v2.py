@@ -23,6 +23,7 @@ from mlserve.errors import InputError, MlserveError, SchemaViolation
 from mlserve.inference import Operation
 from mlserve.registry import ModelEntry
 from mlserve.runtimes.base import RuntimeInfo
+from mlserve.schemas import V2_ERROR_RESPONSES
 from mlserve.server.body import read_bytes
 from mlserve.server.responses import FastJSONResponse
 from mlserve.server.routes import core_of
@@ -227,9 +228,16 @@ def v2_router() -> APIRouter:
         return infer_response(entry, body, to_outputs(entry.info, answer))
 
     for prefix in ("/models/{name}", "/models/{name}/versions/{version}"):
-        router.add_api_route(prefix, model_metadata, methods=["GET"], summary="model metadata")
-        router.add_api_route(
-            prefix + "/ready", model_ready, methods=["GET"], summary="model readiness"
-        )
-        router.add_api_route(prefix + "/infer", infer, methods=["POST"], summary="inference")
+        for suffix, handler, method, summary in (
+            ("", model_metadata, "GET", "model metadata"),
+            ("/ready", model_ready, "GET", "model readiness"),
+            ("/infer", infer, "POST", "inference"),
+        ):
+            router.add_api_route(
+                prefix + suffix,
+                handler,
+                methods=[method],
+                summary=summary,
+                responses=V2_ERROR_RESPONSES,
+            )
     return router

@@ -31,7 +31,11 @@ def test_every_operation_survives_fuzzing(live_server: str) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=20, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=20,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
         )
         def fuzz(case: schemathesis.Case) -> None:
             case.call_and_validate(base_url=live_server, checks=CHECKS)

@@ -58,6 +58,11 @@ def test_huge_ints_beyond_float_are_rejected() -> None:
         batch_rows({"inputs": [[1, 10**400]]}, 2, None, LIMITS)
 
 
+def test_values_beyond_float32_are_out_of_range() -> None:
+    with pytest.raises(InputError, match=r"row 0, feature 1: 1e\+196 is out of range"):
+        batch_rows({"inputs": [[1, 1e196]]}, 2, None, LIMITS)
+
+
 def test_limits() -> None:
     small = LimitsSpec(max_batch_rows=2, max_features=3)
     with pytest.raises(LimitExceeded, match="3 rows in one request; the limit is 2"):
