@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, Protocol
 
@@ -22,7 +23,7 @@ from mlserve.errors import InferenceFailed, InferenceTimeout, InputError, Mlserv
 from mlserve.inputs import tabular, text
 from mlserve.manifest import Manifest, ModelSpec
 from mlserve.registry import ModelEntry, ModelRegistry
-from mlserve.runtimes.base import Batch, BatchPrediction, RuntimeInfo
+from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
 
 log = logging.getLogger("mlserve.predict")
 
@@ -51,10 +52,14 @@ class CoreObserver(Protocol):
 class InferenceCore:
     """Registry, batchers and worker threads for one manifest."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(
+        self, manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
+    ) -> None:
+        """`runtime_factory` decides where models run: in this process (the default), or
+        behind a proxy such as the Ray Serve backend's."""
         self.manifest = manifest
         self.limits = manifest.server.limits
-        self.registry = ModelRegistry(manifest)
+        self.registry = ModelRegistry(manifest, runtime_factory)
         self._batchers: dict[str, AdaptiveBatcher] = {}
         threads = sum(_concurrency(e) for e in self.registry.entries())
         self._executor = ThreadPoolExecutor(min(64, threads), thread_name_prefix="mlserve-model")
@@ -240,4 +245,6 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
             device=info.device,
             notes=info.notes,
         )
+        if info.replicas is not None:
+            out["replicas"] = info.replicas
     return out

@@ -51,6 +51,21 @@ class LimitsSpec(_Strict):
     max_image_pixels: Annotated[int, Field(ge=1)] = 16_000_000
 
 
+class AutoscalingSpec(_Strict):
+    """Ray Serve autoscaling of one model version (the ray backend only)."""
+
+    min_replicas: Annotated[int, Field(ge=0)] = 1
+    max_replicas: Annotated[int, Field(ge=1)] = 4
+    target_ongoing_requests: Annotated[float, Field(gt=0)] = 2.0
+
+
+class ResourcesSpec(_Strict):
+    """What each replica reserves on the Ray cluster (the ray backend only)."""
+
+    num_cpus: Annotated[float, Field(ge=0)] = 0.25
+    num_gpus: Annotated[float, Field(ge=0)] = 0.0
+
+
 class ServerSpec(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
@@ -91,6 +106,10 @@ class ModelSpec(_Strict):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
     batching: BatchingSpec = BatchingSpec()
     max_concurrency: Annotated[int, Field(ge=1)] | None = None
+    # Ray Serve backend only (`serve --backend ray`); the plain server ignores them.
+    replicas: Annotated[int, Field(ge=1)] | None = None
+    autoscaling: AutoscalingSpec | None = None
+    resources: ResourcesSpec = ResourcesSpec()
     # Runtime-specific options; each runtime reads the ones it needs.
     device: str = "auto"
     input: Literal["tabular", "image", "text"] | None = None

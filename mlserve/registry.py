@@ -57,8 +57,11 @@ class ModelEntry:
 class ModelRegistry:
     """Name -> versions -> entry, built from a validated manifest."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(
+        self, manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
+    ) -> None:
         self.manifest = manifest
+        self._new_runtime = runtime_factory or local_runtime
         self._by_name: dict[str, dict[str, ModelEntry]] = {}
         self._default_version: dict[str, str] = {}
         for spec in manifest.models:
@@ -115,7 +118,7 @@ class ModelRegistry:
             self._set(entry, "loading")
             started = time.monotonic()
             try:
-                runtime = await asyncio.to_thread(_load_runtime, entry.spec)
+                runtime = await asyncio.to_thread(self._load_runtime, entry.spec)
             except Exception as exc:  # any load error marks this model failed, not the server
                 entry.reason = f"{type(exc).__name__}: {exc}"
                 self._set(entry, "failed")
@@ -181,6 +184,11 @@ class ModelRegistry:
                     },
                 )
 
+    def _load_runtime(self, spec: ModelSpec) -> Runtime:
+        runtime = self._new_runtime(spec)
+        runtime.load()
+        return runtime
+
     @property
     def ready(self) -> bool:
         return all(e.status == "ready" for e in self.entries() if e.spec.load == "startup")
@@ -189,10 +197,9 @@ class ModelRegistry:
         return [e.state() for e in self.entries()]
 
 
-def _load_runtime(spec: ModelSpec) -> Runtime:
+def local_runtime(spec: ModelSpec) -> Runtime:
+    """The runtime for a model file on this machine, checked against its sha256 pin."""
     if not spec.path.exists():
         raise FileNotFoundError(f"model file not found: {spec.path}")
     integrity.verify(spec.path, spec.sha256)
-    runtime = resolve_runtime(spec.runtime)(spec)
-    runtime.load()
-    return runtime
+    return resolve_runtime(spec.runtime)(spec)

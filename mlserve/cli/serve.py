@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from mlserve.cli.output import handles_errors
+from mlserve.errors import MlserveError
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["text", "json"]
@@ -29,6 +30,14 @@ def serve(
     api_key_env: Annotated[
         str | None,
         typer.Option(help="Require an API key; the keys (comma-separated) are in this variable."),
+    ] = None,
+    backend: Annotated[
+        Literal["uvicorn", "ray"],
+        typer.Option(help="uvicorn: this machine; ray: Ray Serve replicas (mlserve[ray])."),
+    ] = "uvicorn",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="Join this Ray cluster (auto | host:port) instead of a local one."),
     ] = None,
     grace_period: Annotated[
         float | None,
@@ -58,6 +67,15 @@ def serve(
     if spec.server.log_format == "text":
         base = f"http://{spec.server.host}:{spec.server.port}"
         typer.echo(f"mlserve: API {base}  docs {base}/docs  metrics {base}/metrics", err=True)
+    if backend == "ray":
+        try:
+            from mlserve.scale import ray_serve
+        except ImportError:
+            raise MlserveError(
+                "the ray backend needs Ray Serve: pip install 'mlserve[ray]'"
+            ) from None
+        ray_serve.run(spec, ray_address)
+        return
     run_server(str(manifest.resolve()), spec)
 
 

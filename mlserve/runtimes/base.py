@@ -39,6 +39,7 @@ class RuntimeInfo:
     input_shape: tuple[int, ...] | None = None
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
+    replicas: int | None = None  # copies serving the model, where a backend runs several
 
 
 @dataclass

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
 
 from mlserve._version import __version__
 from mlserve.inference import InferenceCore
-from mlserve.manifest import Manifest
+from mlserve.manifest import Manifest, ModelSpec
+from mlserve.runtimes.base import Runtime
 from mlserve.server import errors
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
 from mlserve.server.metrics import Metrics, metrics_router
@@ -22,7 +23,9 @@ from mlserve.server.v2 import v2_router
 log = logging.getLogger("mlserve.server")
 
 
-def create_app(manifest: Manifest) -> FastAPI:
+def create_app(
+    manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
+) -> FastAPI:
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded."""
     api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
@@ -30,7 +33,7 @@ def create_app(manifest: Manifest) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        core = InferenceCore(manifest)
+        core = InferenceCore(manifest, runtime_factory)
         app.state.core = core
         core.observers.append(metrics)
         core.registry.listeners.append(metrics.model_state)

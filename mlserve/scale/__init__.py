@@ -1,0 +1,1 @@
+"""Backends that run the same manifest past one process (optional extras)."""
