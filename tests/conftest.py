@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from sample_models import build as sample_build
-from tests.support import CliResult, LiveServer, run_cli, start_server
+from tests.support import CliResult, LiveServer, run_cli, serving_process, start_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -36,6 +36,18 @@ def live_server(sample_manifest: Path) -> Iterator[str]:
     live = start_server(sample_manifest)
     yield live.url
     live.stop()
+
+
+@pytest.fixture(scope="session", params=["uvicorn", "ray"])
+def server_url(request: pytest.FixtureRequest, sample_manifest: Path) -> Iterator[str]:
+    """The sample server on each backend: the HTTP contract tests run against both."""
+    if request.param == "uvicorn":
+        yield request.getfixturevalue("live_server")
+        return
+    pytest.importorskip("ray.serve", reason="the ray backend needs mlserve[ray]")
+    with serving_process(str(sample_manifest), "--backend", "ray") as served:
+        yield served.url
+        served.terminate()
 
 
 @pytest.fixture

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 import uvicorn
@@ -96,3 +101,52 @@ def write_manifest(folder: Path, text: str) -> Path:
     path = folder / "models.yaml"
     path.write_text(text)
     return path
+
+
+@dataclass
+class ServedProcess:
+    url: str
+    proc: subprocess.Popen[str]
+    log: IO[str]
+
+    def terminate(self, timeout: float = 90) -> tuple[int, str]:
+        """SIGTERM to the server process (as Kubernetes sends it); its exit code and log."""
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        return code, self.output()
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read()
+
+
+@contextmanager
+def serving_process(*args: str, timeout: float = 240) -> Iterator[ServedProcess]:
+    """`mlserve serve ARGS` as a real process group on a free port, once it is ready."""
+    port = free_port()
+    command = [sys.executable, "-m", "mlserve", "serve", *args, "--port", str(port)]
+    with tempfile.TemporaryFile("w+") as log:  # a pipe nobody reads would fill and block
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=log, text=True, cwd=ROOT, start_new_session=True
+        )
+        served = ServedProcess(f"http://127.0.0.1:{port}", proc, log)
+        try:
+            _wait_ready(served, timeout)
+            yield served
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def _wait_ready(served: ServedProcess, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(served.url + "/ready", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if served.proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not become ready:\n{served.output()[-3000:]}")
+        time.sleep(0.25)

@@ -159,7 +159,8 @@ def build_app(manifest: Manifest) -> Any:
     def asgi_app() -> Any:  # built on the ingress replica, not here
         from mlserve.server.app import create_app
 
-        return create_app(served, runtime_factory=RayRuntime)
+        # Ray's proxy echoes X-Request-ID itself; the app must not add a second one.
+        return create_app(served, runtime_factory=RayRuntime, echo_request_id=False)
 
     ingress = serve.deployment(
         serve.ingress(asgi_app)(),

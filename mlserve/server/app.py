@@ -24,7 +24,10 @@ log = logging.getLogger("mlserve.server")
 
 
 def create_app(
-    manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
+    manifest: Manifest,
+    runtime_factory: Callable[[ModelSpec], Runtime] | None = None,
+    *,
+    echo_request_id: bool = True,
 ) -> FastAPI:
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded."""

@@ -18,9 +18,10 @@ access_log = logging.getLogger("mlserve.access")
 class RequestContext:
     """Take `X-Request-ID` or make one, echo it back; log and count the request at its end."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, echo_request_id: bool = True) -> None:
         self.app = app
         self.metrics = metrics
+        self.echo = echo_request_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -35,10 +36,9 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", info.request_id.encode()),
-                ]
+                if self.echo:
+                    request_id = (b"x-request-id", info.request_id.encode())
+                    message["headers"] = [*message.get("headers", []), request_id]
             await send(message)
 
         try:

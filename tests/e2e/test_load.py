@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli.test_serve import serving
+from tests.support import serving_process
 
 CALLS = [
     ("/predict", {"features": [5.1, 3.5, 1.4, 0.2]}),
@@ -46,7 +46,8 @@ async def hammer(url: str, total: int, concurrency: int) -> dict[int, int]:
 
 
 def test_ten_thousand_requests_at_concurrency_64(sample_manifest: Path) -> None:
-    with serving(str(sample_manifest), "--log-level", "warning") as (url, proc):
+    with serving_process(str(sample_manifest), "--log-level", "warning") as served:
+        url, proc = served.url, served.proc
         assert asyncio.run(hammer(url, 1000, 64)) == {200: 1000}  # warm-up
         before = rss_mb(proc.pid)
         counts = asyncio.run(hammer(url, 10_000, 64))

@@ -27,28 +27,28 @@ def b64_file(path: Path) -> str:
 
 
 @pytest.mark.parametrize("digit", [0, 3, 7])
-def test_digit_pngs_are_classified_right(live_server: str, samples: Path, digit: int) -> None:
+def test_digit_pngs_are_classified_right(server_url: str, samples: Path, digit: int) -> None:
     png = samples / "digits" / f"{digit}.png"
     as_json = httpx.post(
-        live_server + "/models/digits/predict/image", json={"image_base64": b64_file(png)}
+        server_url + "/models/digits/predict/image", json={"image_base64": b64_file(png)}
     )
     assert as_json.status_code == 200, as_json.text
     assert as_json.json()["prediction"] == digit
     data_url = httpx.post(
-        live_server + "/models/digits/predict/image",
+        server_url + "/models/digits/predict/image",
         json={"image_base64": "data:image/png;base64," + b64_file(png)},
     )
     assert data_url.json() == as_json.json()
     upload = httpx.post(
-        live_server + "/models/digits/predict/image",
+        server_url + "/models/digits/predict/image",
         files={"file": (png.name, png.read_bytes(), "image/png")},
     )
     assert upload.status_code == 200, upload.text
     assert upload.json() == as_json.json()
 
 
-def test_bad_images_are_4xx_and_the_server_keeps_serving(live_server: str) -> None:
-    url = live_server + "/models/digits/predict/image"
+def test_bad_images_are_4xx_and_the_server_keeps_serving(server_url: str) -> None:
+    url = server_url + "/models/digits/predict/image"
     cases = [
         ({"image_base64": "%%%"}, 400, "not valid base64"),
         ({"image_base64": base64.b64encode(b"plain text").decode()}, 400, "not an image"),
@@ -65,7 +65,7 @@ def test_bad_images_are_4xx_and_the_server_keeps_serving(live_server: str) -> No
     assert "pixels" in too_big.json()["message"]
     no_file = httpx.post(url, data={"x": "1"}, files={"other": ("", b"", "text/plain")})
     assert no_file.status_code in (400, 422)
-    tabular = httpx.post(live_server + "/models/digits/predict", json={"features": [1.0]})
+    tabular = httpx.post(server_url + "/models/digits/predict", json={"features": [1.0]})
     assert tabular.status_code == 400
     assert "/predict/image" in tabular.json()["message"]
     assert (
@@ -81,9 +81,9 @@ def test_bad_images_are_4xx_and_the_server_keeps_serving(live_server: str) -> No
     )
 
 
-def test_sentiment_gets_obvious_sentences_right(live_server: str) -> None:
+def test_sentiment_gets_obvious_sentences_right(server_url: str) -> None:
     body = httpx.post(
-        live_server + "/models/sentiment/classify", json={"texts": POSITIVE + NEGATIVE}, timeout=60
+        server_url + "/models/sentiment/classify", json={"texts": POSITIVE + NEGATIVE}, timeout=60
     ).json()
     got = [p["prediction"] for p in body["predictions"]]
     assert got == ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)
@@ -92,8 +92,8 @@ def test_sentiment_gets_obvious_sentences_right(live_server: str) -> None:
     assert first["confidence"] == max(first["probabilities"].values())
 
 
-def test_single_text_and_text_errors(live_server: str) -> None:
-    url = live_server + "/models/sentiment/classify"
+def test_single_text_and_text_errors(server_url: str) -> None:
+    url = server_url + "/models/sentiment/classify"
     single = httpx.post(url, json={"text": "I loved this film"}, timeout=60).json()
     assert single["prediction"] == "positive"
     assert single["model"] == "sentiment"
@@ -115,12 +115,12 @@ def test_single_text_and_text_errors(live_server: str) -> None:
     assert len(unicode.json()["predictions"]) == 2
 
 
-def test_torch_tabular_and_info(live_server: str) -> None:
+def test_torch_tabular_and_info(server_url: str) -> None:
     body = httpx.post(
-        live_server + "/models/iris-torch/predict", json={"features": [6.7, 3.0, 5.2, 2.3]}
+        server_url + "/models/iris-torch/predict", json={"features": [6.7, 3.0, 5.2, 2.3]}
     ).json()
     assert body["prediction"] == "virginica"
-    info = {m["model"]: m for m in httpx.get(live_server + "/model/info").json()["models"]}
+    info = {m["model"]: m for m in httpx.get(server_url + "/model/info").json()["models"]}
     assert info["digits"]["framework"] == "torch"
     assert info["digits"]["input_kind"] == "image"
     assert info["digits"]["input_shape"] == [1, 8, 8]

@@ -13,8 +13,8 @@ IRIS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
 
 
 @pytest.fixture
-def client(live_server: str) -> triton.InferenceServerClient:
-    return triton.InferenceServerClient(live_server.removeprefix("http://"))
+def client(server_url: str) -> triton.InferenceServerClient:
+    return triton.InferenceServerClient(server_url.removeprefix("http://"))
 
 
 def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
@@ -63,7 +63,7 @@ def test_text_infer(client: triton.InferenceServerClient) -> None:
     assert [x.decode() for x in result.as_numpy("label")] == ["positive", "negative"]
 
 
-def test_named_features_as_one_tensor_each(live_server: str) -> None:
+def test_named_features_as_one_tensor_each(server_url: str) -> None:
     body = {
         "inputs": [
             {"name": "age", "shape": [2], "datatype": "INT64", "data": [42, 30]},
@@ -71,17 +71,17 @@ def test_named_features_as_one_tensor_each(live_server: str) -> None:
             {"name": "credit_score", "shape": [2], "datatype": "INT64", "data": [710, 400]},
         ]
     }
-    response = httpx.post(live_server + "/v2/models/credit/infer", json=body)
+    response = httpx.post(server_url + "/v2/models/credit/infer", json=body)
     assert response.status_code == 200
     label = next(o for o in response.json()["outputs"] if o["name"] == "label")
     assert label["shape"] == [2]
 
 
-def test_regressor_output(live_server: str) -> None:
+def test_regressor_output(server_url: str) -> None:
     body = {
         "inputs": [{"name": "input", "shape": [1, 10], "datatype": "FP64", "data": [0.01] * 10}]
     }
-    outputs = httpx.post(live_server + "/v2/models/diabetes/infer", json=body).json()["outputs"]
+    outputs = httpx.post(server_url + "/v2/models/diabetes/infer", json=body).json()["outputs"]
     assert [o["name"] for o in outputs] == ["prediction"]
 
 
@@ -142,8 +142,8 @@ def test_regressor_output(live_server: str) -> None:
         ),
     ],
 )
-def test_v2_errors(live_server: str, path: str, body: object, status: int, needle: str) -> None:
-    response = httpx.post(live_server + path, json=body)
+def test_v2_errors(server_url: str, path: str, body: object, status: int, needle: str) -> None:
+    response = httpx.post(server_url + path, json=body)
     assert response.status_code == status, response.text
     assert needle in response.json()["error"]
 
