@@ -1,0 +1,122 @@
+"""The Ray Serve backend on a cluster it joins: replicas, info, and a replica killed while
+requests flow (none is lost; Ray starts a replacement).
+
+The HTTP contract itself runs against both backends in tests/server (the `server_url`
+fixture)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import free_port, serving_process, write_manifest
+
+ray = pytest.importorskip("ray", reason="the ray backend needs mlserve[ray]")
+ROW = {"features": [6.7, 3.0, 5.2, 2.3]}
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """A one-node Ray cluster started like a user would (`ray start --head`), on loopback.
+    Ray's token auth is off here: test processes on one machine (the README covers tokens)."""
+    previous = os.environ.get("RAY_AUTH_MODE")
+    os.environ["RAY_AUTH_MODE"] = "disabled"  # inherited by the head, mlserve and the driver
+    port = free_port()
+    head = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "ray"),
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=4",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            "--block",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while subprocess.run(
+            [str(Path(sys.executable).parent / "ray"), "status", f"--address={address}"],
+            capture_output=True,
+        ).returncode:
+            assert time.monotonic() < deadline, "ray head did not start"
+            time.sleep(1)
+        yield address
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+        if previous is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = previous
+
+
+def replicas(url: str, model: str) -> int:
+    info = httpx.get(url + "/model/info").json()
+    return int(next(m for m in info["models"] if m["model"] == model).get("replicas") or 0)
+
+
+def test_kill_a_replica_while_requests_flow(cluster: str, samples: Path, tmp_path: Path) -> None:
+    manifest = write_manifest(
+        tmp_path,
+        f"""
+models:
+  - {{name: iris, runtime: sklearn, path: {samples / "iris-v2.joblib"}, replicas: 2}}
+""",
+    )
+    with serving_process(str(manifest), "--backend", "ray", "--ray-address", cluster) as served:
+        deadline = time.monotonic() + 60
+        while replicas(served.url, "iris") != 2:
+            assert time.monotonic() < deadline, "two replicas never came up"
+            time.sleep(0.5)
+        ray.init(address=cluster, log_to_driver=False)
+        try:
+            victims = [
+                a["name"]
+                for a in ray.util.list_named_actors(all_namespaces=True)
+                if "SERVE_REPLICA" in a["name"] and "model-iris-v1" in a["name"]
+            ]
+            assert len(victims) == 2
+            with httpx.Client(timeout=60) as client, ThreadPoolExecutor(8) as pool:
+                futures = [
+                    pool.submit(client.post, served.url + "/predict", json=ROW) for _ in range(1500)
+                ]
+                time.sleep(0.5)  # requests are flowing
+                ray.kill(ray.get_actor(victims[0], namespace="serve"), no_restart=True)
+                assert not all(f.done() for f in futures)  # killed while requests flowed
+                answers = [f.result() for f in futures]
+        finally:
+            ray.shutdown()
+        assert [r.status_code for r in answers] == [200] * 1500
+        assert {r.json()["prediction"] for r in answers} == {"virginica"}
+        deadline = time.monotonic() + 90
+        while replicas(served.url, "iris") != 2:  # Ray Serve replaces the dead replica
+            assert time.monotonic() < deadline, "the killed replica was not replaced"
+            time.sleep(1)
+        info = httpx.get(served.url + "/model/info").json()["models"][0]
+        assert info["status"] == "ready"
+        code, log = served.terminate()
+    assert code == 0, log[-2000:]
+    # the cluster we joined is still up, minus our app
+    status = subprocess.run(
+        [str(Path(sys.executable).parent / "ray"), "status", f"--address={cluster}"],
+        capture_output=True,
+    )
+    assert status.returncode == 0
