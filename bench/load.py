@@ -19,13 +19,12 @@ WRK_CORE = "1"
 LUA = Path(__file__).with_name("post.lua")
 
 
-def wrk(url: str, connections: int, seconds: float) -> dict[str, Any]:
+def wrk(url: str, connections: int, seconds: float, pinned: bool = True) -> dict[str, Any]:
     """Requests/s, p50, p99 (ms) and errors for one row per request."""
+    pin = ["taskset", "-c", WRK_CORE] if pinned else []
     out = subprocess.run(
         [
-            "taskset",
-            "-c",
-            WRK_CORE,
+            *pin,
             "wrk",
             "-t1",
             f"-c{connections}",

@@ -32,7 +32,7 @@ WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
 SERVERS = ["naive", "litserve", "mlserve-nobatch", "mlserve-batch"]
 BATCH_SIZES = [1, 100, 10_000]
-console = Console()
+console = Console(width=140)
 
 
 def single_rows(

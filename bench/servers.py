@@ -44,12 +44,13 @@ def ensure_litserve() -> Path:
     return python
 
 
-def manifest(folder: Path, model: Path, batch_size: int) -> Path:
-    path = folder / f"{model.stem}-batch{batch_size}.yaml"
+def manifest(folder: Path, model: Path, batch_size: int, replicas: int = 1) -> Path:
+    path = folder / f"{model.stem}-batch{batch_size}-r{replicas}.yaml"
     path.write_text(
         "server: {limits: {max_body_bytes: 100000000}}\n"
         f"models:\n  - name: m\n    runtime: sklearn\n    path: {model}\n"
         f"    batching: {{max_batch_size: {batch_size}, max_wait_ms: 2}}\n"
+        f"    replicas: {replicas}\n"
     )
     return path
 
@@ -74,6 +75,19 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
             str(model),
             str(port),
         ]
+    if kind == "mlserve-ray":  # the Ray Serve backend, 2 replicas of the model
+        ray_manifest = manifest(work, model, 64, replicas=2)
+        return [
+            str(venv_bin / "mlserve"),
+            "serve",
+            str(ray_manifest),
+            "--backend",
+            "ray",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
     batch_size = 64 if kind == "mlserve-batch" else 1
     return [
         str(venv_bin / "mlserve"),
@@ -87,11 +101,12 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
 
 
 @contextmanager
-def running(kind: str, model: Path, port: int, work: Path) -> Iterator[str]:
+def running(kind: str, model: Path, port: int, work: Path, pinned: bool = True) -> Iterator[str]:
     env = {**os.environ, **ONE_THREAD, "MODEL_PATH": str(model)}
+    pin = ["taskset", "-c", SERVER_CORE] if pinned else []
     log = (work / f"{kind}-{port}.log").open("wb")  # a pipe nobody reads would fill and block
     proc = subprocess.Popen(
-        ["taskset", "-c", SERVER_CORE, *command(kind, model, port, work)],
+        [*pin, *command(kind, model, port, work)],
         cwd=ROOT,
         env=env,
         stdout=log,

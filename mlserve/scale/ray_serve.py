@@ -176,7 +176,7 @@ def run(manifest: Manifest, address: str | None) -> None:
     spec = manifest.server
     joined = address is not None
     ray.init(
-        address=address,
+        address=address or "local",  # "local": a new instance, never a stale one
         namespace="mlserve",
         log_to_driver=False,
         logging_level=logging.WARNING,
