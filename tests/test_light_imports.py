@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 HEAVY = ["sklearn", "torch", "transformers", "joblib", "PIL", "fastapi", "uvicorn", "scipy"]
 
@@ -24,6 +25,7 @@ print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set(heavy))),
 
 
 def heavy_modules(*argv: str, url: str | None = None) -> list[str]:
+    """The heavy top-level packages a CLI command leaves in sys.modules."""
     args = ["mlserve", *argv] + (["--url", url] if url else [])
     code = PROBE.format(argv=args, heavy=HEAVY)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -48,3 +50,17 @@ def test_import_mlserve_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_local_imports_only_the_framework_of_its_model(sample_manifest: Path) -> None:
+    local = ["--local", "--manifest", str(sample_manifest)]
+    sklearn_only = heavy_modules(
+        "predict", "--model", "iris", "--features", "5.1,3.5,1.4,0.2", *local
+    )
+    assert "sklearn" in sklearn_only
+    assert not {"torch", "transformers", "PIL", "fastapi", "uvicorn"} & set(sklearn_only)
+    torch_model = heavy_modules(
+        "predict", "--model", "iris-torch", "--features", "5.1,3.5,1.4,0.2", *local
+    )
+    assert "torch" in torch_model
+    assert not {"transformers", "fastapi", "uvicorn"} & set(torch_model)

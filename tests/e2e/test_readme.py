@@ -71,3 +71,10 @@ def test_every_curl_example_answers_json_without_error(
             continue
         body = json.loads(result.stdout)
         assert "error" not in body, (line, body)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    test_command = next(
+        line for line in block_after("Install and run the tests").splitlines() if "pytest" in line
+    )
+    assert test_command in (ROOT / ".ci" / "run").read_text()
