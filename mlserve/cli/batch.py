@@ -13,7 +13,7 @@ from typing import IO, Annotated, Any, Literal
 import typer
 
 from mlserve.cli import options as opt
-from mlserve.cli.connect import open_client
+from mlserve.cli.connect import connect
 from mlserve.cli.io import Chunk, InputFormat, ResultWriter, read_chunks
 from mlserve.cli.output import handles_errors
 from mlserve.client.base import Client
@@ -50,9 +50,8 @@ def batch(
     """Predict every row of a file; results stream out in input order."""
     if input_path != "-" and not Path(input_path).is_file():
         raise MlserveError(f"--input: no such file: {input_path}")
-    client = open_client(url, local, manifest, api_key)
     with ExitStack() as stack:
-        stack.callback(client.close)
+        client = stack.enter_context(connect(url, local, manifest, api_key))
         out: IO[bytes] = (
             sys.stdout.buffer
             if output_path == "-"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mlserve.cli import options as opt
-from mlserve.cli.connect import open_client
+from mlserve.cli.connect import connect
 from mlserve.cli.output import fail_usage, handles_errors, show_prediction, wants_json, write_json
 
 CHUNK = 64
@@ -37,9 +37,8 @@ def classify(
         items = [line.rstrip("\n") for line in sys.stdin if line.strip()]
     if not items:
         raise fail_usage("nothing to classify: give texts as arguments or pipe them in")
-    client = open_client(url, local, manifest, api_key)
     answers: list[dict[str, Any]] = []
-    try:
+    with connect(url, local, manifest, api_key) as client:
         for start in range(0, len(items), CHUNK):  # stay under the server's per-request limit
             body = client.run("classify", {"texts": items[start : start + CHUNK]}, model, version)
             head = {"model": body["model"], "version": body["version"]}
@@ -47,8 +46,6 @@ def classify(
                 for row in body["predictions"]:
                     write_json({**head, **row})
             answers += body["predictions"]
-    finally:
-        client.close()
     if not wants_json(output):
         show_prediction({**head, "predictions": answers})
 

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mlserve.client.base import Client
 
 
-def open_client(url: str, local: bool, manifest: Path, api_key: str | None) -> Client:
+@contextmanager
+def connect(url: str, local: bool, manifest: Path, api_key: str | None) -> Iterator[Client]:
+    """A client for the duration of one command, closed however the command ends."""
     if local:
         from mlserve.client.local import LocalClient  # the core, and later one framework
 
-        return LocalClient(manifest)
-    from mlserve.client.remote import RemoteClient
+        client: Client = LocalClient(manifest)
+    else:
+        from mlserve.client.remote import RemoteClient
 
-    return RemoteClient(url, api_key)
+        client = RemoteClient(url, api_key)
+    try:
+        yield client
+    finally:
+        client.close()

@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from mlserve.cli import options as opt
-from mlserve.cli.connect import open_client
+from mlserve.cli.connect import connect
 from mlserve.cli.output import handles_errors, stdout_table, wants_json, write_json
 
 
@@ -20,11 +20,8 @@ def info(
     output: opt.OutputFormat = "auto",
 ) -> None:
     """List every model version: runtime, status, device, inputs, labels."""
-    client = open_client(url, local, manifest, api_key)
-    try:
+    with connect(url, local, manifest, api_key) as client:
         body = client.info()
-    finally:
-        client.close()
     if wants_json(output):
         write_json(body)
     else:

@@ -11,7 +11,7 @@ import orjson
 import typer
 
 from mlserve.cli import options as opt
-from mlserve.cli.connect import open_client
+from mlserve.cli.connect import connect
 from mlserve.cli.output import fail_usage, handles_errors, show_prediction, wants_json, write_json
 from mlserve.client.base import Operation
 from mlserve.errors import InputError
@@ -61,11 +61,8 @@ def predict(
         payload = parse_json(json_body if json_body is not None else sys.stdin.read())
     else:
         raise fail_usage("nothing to predict: give --features, --json, --image or pipe JSON")
-    client = open_client(url, local, manifest, api_key)
-    try:
+    with connect(url, local, manifest, api_key) as client:
         body = client.run(operation, payload, model, version)
-    finally:
-        client.close()
     if wants_json(output):
         write_json(body)
     else:
