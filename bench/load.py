@@ -61,14 +61,48 @@ def _ms(match: re.Match[str] | None) -> float | None:
 def batch_rows_per_second(url: str, rows: np.ndarray, min_seconds: float = 2.0) -> float:
     """Rows/s through /predict/batch, one request at a time, at this batch size."""
     body = orjson.dumps({"inputs": rows.tolist()})
-    headers = {"content-type": "application/json"}
+    return _rows_per_second(
+        url + "/predict/batch", body, {"content-type": "application/json"}, len(rows), min_seconds
+    )
+
+
+def v2_binary_rows_per_second(
+    url: str, model: str, rows: np.ndarray, min_seconds: float = 2.0
+) -> float:
+    """Rows/s through V2 /infer with binary tensors in and out (no JSON numbers at all)."""
+    raw = rows.astype("<f8").tobytes()
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ],
+            "parameters": {"binary_data_output": True},
+        }
+    )
+    headers = {
+        "content-type": "application/octet-stream",
+        "inference-header-content-length": str(len(header)),
+    }
+    return _rows_per_second(
+        f"{url}/v2/models/{model}/infer", header + raw, headers, len(rows), min_seconds
+    )
+
+
+def _rows_per_second(
+    url: str, body: bytes, headers: dict[str, str], rows: int, min_seconds: float
+) -> float:
     with httpx.Client(timeout=300) as client:
-        client.post(url + "/predict/batch", content=body, headers=headers).raise_for_status()
+        client.post(url, content=body, headers=headers).raise_for_status()
         done, started = 0, time.perf_counter()
         while (elapsed := time.perf_counter() - started) < min_seconds or done < 3:
-            client.post(url + "/predict/batch", content=body, headers=headers).raise_for_status()
+            client.post(url, content=body, headers=headers).raise_for_status()
             done += 1
-    return done * len(rows) / elapsed
+    return done * rows / elapsed
 
 
 def ceiling_rows_per_second(model: Any, rows: np.ndarray, min_seconds: float = 1.0) -> float:

@@ -65,10 +65,15 @@ def batches(paths: dict[str, Path]) -> list[dict[str, Any]]:
         os.sched_setaffinity(0, {0})  # the ceiling gets the server's core, nothing running
         ceiling = {n: load.ceiling_rows_per_second(estimator, models.rows(n)) for n in BATCH_SIZES}
         os.sched_setaffinity(0, {1})
-        for kind in ("naive", "mlserve-batch"):
-            with servers.running(kind, path, 19000 + len(out), WORK) as url:
+        for kind in ("naive", "mlserve-batch", "mlserve-v2-binary"):
+            server = "mlserve-batch" if kind == "mlserve-v2-binary" else kind
+            with servers.running(server, path, 19000 + len(out), WORK) as url:
                 for n in BATCH_SIZES:
-                    rate = load.batch_rows_per_second(url, models.rows(n))
+                    rate = (
+                        load.v2_binary_rows_per_second(url, "m", models.rows(n))
+                        if kind == "mlserve-v2-binary"
+                        else load.batch_rows_per_second(url, models.rows(n))
+                    )
                     out.append(
                         {
                             "model": model,
@@ -137,8 +142,10 @@ def report(results: dict[str, Any]) -> None:
         "rows/request",
         "naive",
         "mlserve",
+        "mlserve V2 binary",
         "ceiling",
         "mlserve/naive",
+        "V2 binary/naive",
         "mlserve/ceiling",
     ):
         table.add_column(column, justify="right")
@@ -146,13 +153,16 @@ def report(results: dict[str, Any]) -> None:
     for model in results["models"]:
         for n in BATCH_SIZES:
             naive, ours = batch[(model, "naive", n)], batch[(model, "mlserve-batch", n)]
+            binary = batch[(model, "mlserve-v2-binary", n)]
             table.add_row(
                 model,
                 str(n),
                 f"{naive['rows_per_s']:.0f}",
                 f"{ours['rows_per_s']:.0f}",
+                f"{binary['rows_per_s']:.0f}",
                 f"{ours['ceiling_rows_per_s']:.0f}",
                 ratio(ours["rows_per_s"], naive["rows_per_s"]),
+                ratio(binary["rows_per_s"], naive["rows_per_s"]),
                 ratio(ours["rows_per_s"], ours["ceiling_rows_per_s"]),
             )
     console.print(table)

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from mlserve.batching import AdaptiveBatcher, IsGone
@@ -47,6 +48,20 @@ class CoreObserver(Protocol):
     def model_call(self, spec: ModelSpec, rows: int, seconds: float) -> None: ...
 
     def queue_depth(self, spec: ModelSpec, depth: int) -> None: ...
+
+
+@dataclass
+class Answer:
+    """What a model said to one request, before it becomes JSON."""
+
+    entry: ModelEntry
+    result: BatchPrediction
+    single: bool
+
+    def body(self) -> dict[str, Any]:
+        rows = format_rows(self.result)
+        head = {"model": self.entry.spec.name, "version": self.entry.spec.version}
+        return {**head, **rows[0]} if self.single else {**head, "predictions": rows}
 
 
 class InferenceCore:
@@ -84,6 +99,17 @@ class InferenceCore:
         is_gone: IsGone | None = None,
     ) -> dict[str, Any]:
         """Validate `payload` for `operation`, run the model, return the response body."""
+        return (await self.predict(operation, payload, model, version, is_gone)).body()
+
+    async def predict(
+        self,
+        operation: Operation,
+        payload: Any,
+        model: str | None = None,
+        version: str | None = None,
+        is_gone: IsGone | None = None,
+    ) -> Answer:
+        """The model's answer as arrays (for protocols with tensors, like V2)."""
         started = time.perf_counter()
         entry = self.registry.resolve(model, version)
         name, version = entry.spec.name, entry.spec.version
@@ -108,9 +134,7 @@ class InferenceCore:
                     "latency_ms": latency_ms,
                 },
             )
-        rows = format_rows(result)
-        head = {"model": name, "version": version}
-        return {**head, **rows[0]} if single else {**head, "predictions": rows}
+        return Answer(entry, result, single)
 
     def _decode(
         self, operation: Operation, payload: Any, entry: ModelEntry, info: RuntimeInfo
@@ -186,9 +210,6 @@ class InferenceCore:
             self._batchers[entry.spec.key] = batcher
         return batcher
 
-    def queue_depths(self) -> dict[str, int]:
-        return {key: b.depth for key, b in self._batchers.items()}
-
     def info(self) -> dict[str, Any]:
         """Every model version: runtime, status, input schema, labels, framework, device."""
         return {
@@ -216,7 +237,7 @@ def format_rows(result: BatchPrediction) -> list[dict[str, Any]]:
     confidences = result.probabilities.max(axis=1).tolist()
     return [
         {"prediction": p, "confidence": c, "probabilities": dict(zip(labels, row))}  # noqa: B905
-        for p, c, row in zip(  # noqa: B905 - equal lengths by construction, checked below
+        for p, c, row in zip(  # noqa: B905 - equal lengths by construction
             result.predictions, confidences, result.probabilities.tolist()
         )
     ]

@@ -22,7 +22,7 @@ from mlserve._version import __version__
 from mlserve.errors import InputError, MlserveError, SchemaViolation
 from mlserve.inference import Operation
 from mlserve.registry import ModelEntry
-from mlserve.runtimes.base import RuntimeInfo
+from mlserve.runtimes.base import BatchPrediction, RuntimeInfo
 from mlserve.schemas import V2_ERROR_RESPONSES
 from mlserve.server.body import read_bytes
 from mlserve.server.responses import FastJSONResponse
@@ -127,19 +127,15 @@ def to_operation(entry: ModelEntry, tensors: dict[str, Tensor]) -> tuple[Operati
     return "predict_batch", {"inputs": matrix}
 
 
-def to_outputs(info: RuntimeInfo, body: dict[str, Any]) -> dict[str, Tensor]:
-    rows = body.get("predictions", [body])
+def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, Tensor]:
     if info.task == "regression":
-        return {"prediction": np.asarray([r["prediction"] for r in rows], dtype=np.float64)}
-    outputs: dict[str, Tensor] = {
-        "label": [str(r["prediction"]) for r in rows],
-        "confidence": np.asarray([r.get("confidence", 1.0) for r in rows], dtype=np.float64),
-    }
-    if rows and rows[0].get("probabilities") is not None:
-        labels = info.labels or list(rows[0]["probabilities"])
-        outputs["probabilities"] = np.asarray(
-            [[r["probabilities"][label] for label in labels] for r in rows], dtype=np.float64
-        )
+        return {"prediction": np.asarray(result.predictions, dtype=np.float64)}
+    outputs: dict[str, Tensor] = {"label": [str(p) for p in result.predictions]}
+    if result.probabilities is not None:
+        outputs["confidence"] = result.probabilities.max(axis=1)
+        outputs["probabilities"] = result.probabilities
+    else:
+        outputs["confidence"] = np.ones(len(result), dtype=np.float64)
     return outputs
 
 
@@ -222,10 +218,10 @@ def v2_router() -> APIRouter:
         body, binary = parse_request(raw, request.headers.get(HEADER))
         entry = await ready_entry(request, name, version)
         operation, payload = to_operation(entry, decode_inputs(body, binary))
-        answer = await core.run(
+        answer = await core.predict(
             operation, payload, name, entry.spec.version, request.is_disconnected
         )
-        return infer_response(entry, body, to_outputs(entry.info, answer))
+        return infer_response(entry, body, to_outputs(entry.info, answer.result))
 
     for prefix in ("/models/{name}", "/models/{name}/versions/{version}"):
         for suffix, handler, method, summary in (

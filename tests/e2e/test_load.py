@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from pathlib import Path
 
 import httpx
@@ -50,7 +51,13 @@ def test_ten_thousand_requests_at_concurrency_64(sample_manifest: Path) -> None:
         url, proc = served.url, served.proc
         assert asyncio.run(hammer(url, 1000, 64)) == {200: 1000}  # warm-up
         before = rss_mb(proc.pid)
+        started = time.monotonic()
         counts = asyncio.run(hammer(url, 10_000, 64))
+        seconds = time.monotonic() - started
         after = rss_mb(proc.pid)
+    print(
+        f"10,000 requests at c=64 in {seconds:.1f} s: {counts}; server RSS {before:.0f} MB "
+        f"before, {after:.0f} MB after"
+    )
     assert counts == {200: 10_000}
     assert after - before < 50, f"RSS grew from {before:.0f} MB to {after:.0f} MB"
