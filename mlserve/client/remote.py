@@ -44,8 +44,11 @@ class RemoteClient:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Plain http has no TLS to verify: skip loading the CA bundle (70 ms of a CLI call).
         verify = self.url.startswith("https://")
+        # Idle connections expire before uvicorn's 5 s keep-alive closes them on the server,
+        # so a pooled connection is never reused just as the server closes it.
+        limits = httpx.Limits(keepalive_expiry=2)
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, verify=verify
+            base_url=self.url, headers=headers, timeout=timeout, verify=verify, limits=limits
         )
 
     def run(

@@ -31,14 +31,17 @@ def rss_mb(pid: int) -> float:
 async def hammer(url: str, total: int, concurrency: int) -> dict[int, int]:
     counts: dict[int, int] = {}
     calls = itertools.islice(itertools.cycle(CALLS), total)
-    limits = httpx.Limits(max_connections=concurrency)
+    # Idle connections expire on the client before the server's 5 s keep-alive does, so the
+    # client never reuses one that the server is closing at that moment.
+    limits = httpx.Limits(max_connections=concurrency, keepalive_expiry=2)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
 
         async def worker() -> None:
             for path, body in calls:
                 try:
                     status = (await client.post(path, json=body)).status_code
-                except httpx.TransportError:
+                except httpx.TransportError as exc:
+                    print(f"transport error on {path}: {exc!r}")
                     status = -1
                 counts[status] = counts.get(status, 0) + 1
 
