@@ -29,23 +29,26 @@ def info(
 
 
 def show_info(body: dict[str, Any]) -> None:
+    """One row per model version; a replicas column when a backend runs several copies."""
+    replicas = any("replicas" in m for m in body["models"])
+    columns = [
+        "model",
+        "version",
+        "default",
+        "runtime",
+        "status",
+        "device",
+        "task",
+        "inputs",
+        "labels",
+    ] + (["replicas"] if replicas else [])
     with stdout_table(f"default model: {body.get('default_model')}") as table:
-        for column in (
-            "model",
-            "version",
-            "default",
-            "runtime",
-            "status",
-            "device",
-            "task",
-            "inputs",
-            "labels",
-        ):
+        for column in columns:
             table.add_column(column)
         for m in body["models"]:
             status = m["status"] if m["status"] != "failed" else f"failed: {m['reason']}"
             inputs = ", ".join(f["name"] for f in m["inputs"]) if m.get("inputs") else _features(m)
-            table.add_row(
+            cells = [
                 m["model"],
                 m["version"],
                 "yes" if m["default"] else "",
@@ -55,7 +58,8 @@ def show_info(body: dict[str, Any]) -> None:
                 m.get("task") or "",
                 inputs,
                 ", ".join(m.get("labels") or []),
-            )
+            ]
+            table.add_row(*cells, *([str(m.get("replicas", ""))] if replicas else []))
 
 
 def _features(model: dict[str, Any]) -> str:

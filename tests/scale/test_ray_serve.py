@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, serving_process, write_manifest
+from tests.support import free_port, run_cli, serving_process, write_manifest
 
 ray = pytest.importorskip("ray", reason="the ray backend needs mlserve[ray]")
 ROW = {"features": [6.7, 3.0, 5.2, 2.3]}
@@ -112,6 +112,8 @@ models:
             time.sleep(1)
         info = httpx.get(served.url + "/model/info").json()["models"][0]
         assert info["status"] == "ready"
+        table = run_cli("info", "--url", served.url, "--output", "table", env={"COLUMNS": "200"})
+        assert "replicas" in table.stdout  # `mlserve info` shows them on a Ray backend
         code, log = served.terminate()
     assert code == 0, log[-2000:]
     # the cluster we joined is still up, minus our app
