@@ -70,10 +70,6 @@ class AdaptiveBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
 
-    @property
-    def depth(self) -> int:
-        return len(self._queue)
-
     async def submit(self, batch: Batch, is_gone: IsGone | None = None) -> BatchPrediction:
         """Queue a validated batch and wait for exactly its rows of the model's answer."""
         if len(self._queue) >= self.queue_limit:

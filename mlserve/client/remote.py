@@ -68,9 +68,6 @@ class RemoteClient:
     def info(self) -> dict[str, Any]:
         return self._request("GET", "/model/info")
 
-    def get(self, path: str) -> dict[str, Any]:
-        return self._request("GET", path)
-
     def close(self) -> None:
         self._http.close()
 
