@@ -15,6 +15,7 @@ code, so both front doors report a failure the same way. This module imports no 
     │   └── Overloaded                 (503, exit 1)  queue full; comes with Retry-After
     ├── InferenceTimeout               (504, exit 1)  the model did not answer in time
     ├── InferenceFailed                (500, exit 1)  the model raised; details stay in the log
+    ├── InternalError                  (500, exit 1)  a bug; details stay in the log
     ├── ClientGone                     (499, exit 1)  the caller left before the model ran
     └── ServerUnreachable              (503, exit 3)  the CLI could not reach the server
 """
@@ -31,10 +32,13 @@ class MlserveError(Exception):
     exit_code: ClassVar[int] = 1
     code: ClassVar[str] = "error"
 
-    def __init__(self, message: str, **detail: Any) -> None:
+    def __init__(self, message: str, *, retry_after: int | None = None, **detail: Any) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
+        # Seconds after which a retry may succeed; sent as `Retry-After` only when set, so a
+        # client is never told to retry something that nothing will fix.
+        self.retry_after = retry_after
 
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
@@ -84,9 +88,8 @@ class ModelNotReady(MlserveError):
 class Overloaded(ModelNotReady):
     code = "overloaded"
 
-    def __init__(self, message: str, retry_after: int = 1, **detail: Any) -> None:
-        super().__init__(message, **detail)
-        self.retry_after = retry_after
+    def __init__(self, message: str, *, retry_after: int | None = 1, **detail: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **detail)
 
 
 class InferenceTimeout(MlserveError):
@@ -96,6 +99,12 @@ class InferenceTimeout(MlserveError):
 
 class InferenceFailed(MlserveError):
     code = "inference_failed"
+
+
+class InternalError(MlserveError):
+    """A bug, not a bad request: the log has the traceback under the request id."""
+
+    code = "internal_error"
 
 
 class ClientGone(MlserveError):

@@ -15,9 +15,12 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import numpy as np
+
+from mlserve.answers import Answer, describe_entry
+from mlserve import wire
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
 from mlserve.errors import InferenceFailed, InferenceTimeout, InputError, MlserveError
@@ -29,17 +32,15 @@ from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
 log = logging.getLogger("mlserve.predict")
 
 Operation = Literal["predict", "predict_batch", "classify", "predict_image"]
-_ROUTE_FOR_KIND = {
-    "tabular": "/predict or /predict/batch",
-    "text": "/classify",
-    "image": "/predict/image",
-}
-_KIND_OF_OPERATION = {
+KIND_OF_OPERATION: dict[Operation, str] = {
     "predict": "tabular",
     "predict_batch": "tabular",
     "classify": "text",
     "predict_image": "image",
 }
+# Payloads at least this many rows (or any image) are decoded in a worker thread, so that the
+# event loop keeps answering probes while a big request is parsed.
+OFF_LOOP_ROWS = 512
 
 
 class CoreObserver(Protocol):
@@ -50,22 +51,12 @@ class CoreObserver(Protocol):
     def queue_depth(self, spec: ModelSpec, depth: int) -> None: ...
 
 
-@dataclass
-class Answer:
-    """What a model said to one request, before it becomes JSON."""
-
-    entry: ModelEntry
-    result: BatchPrediction
-    single: bool
-
-    def body(self) -> dict[str, Any]:
-        rows = format_rows(self.result)
-        head = {"model": self.entry.spec.name, "version": self.entry.spec.version}
-        return {**head, **rows[0]} if self.single else {**head, "predictions": rows}
-
-
 class InferenceCore:
-    """Registry, batchers and worker threads for one manifest."""
+    """Registry, batchers and worker threads for one manifest.
+
+    Its public surface is all that the routes, V2, the CLI and the Ray backend use: `run` and
+    `predict` (JSON payloads), `predict_decoded` (arrays a protocol decoded itself), `model`
+    and `ready_model` (look-ups), `versions`, `entries`, `load`, `info` and `readiness`."""
 
     def __init__(
         self, manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
@@ -74,21 +65,56 @@ class InferenceCore:
         behind a proxy such as the Ray Serve backend's."""
         self.manifest = manifest
         self.limits = manifest.server.limits
-        self.registry = ModelRegistry(manifest, runtime_factory)
+        self._registry = ModelRegistry(manifest, runtime_factory)
         self._batchers: dict[str, AdaptiveBatcher] = {}
-        threads = sum(_concurrency(e) for e in self.registry.entries())
+        threads = sum(_concurrency(e) for e in self._registry.entries())
         self._executor = ThreadPoolExecutor(min(64, threads), thread_name_prefix="mlserve-model")
         self.observers: list[CoreObserver] = []  # e.g. the server's Prometheus metrics
 
     async def start(self) -> None:
         """Load every startup model (failures are recorded, never raised)."""
-        await self.registry.load_startup()
+        await self._registry.load_startup()
 
     async def close(self) -> None:
         for batcher in self._batchers.values():
             await batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
-        self.registry.unload_all()
+        self._registry.unload_all()
+
+    # -- look-ups ---------------------------------------------------------------------------
+
+    def model(
+        self, name: str | None = None, version: str | None = None, kind: str | None = None
+    ) -> ModelEntry:
+        """A model version (404 if unknown); without a name, the default model of `kind`."""
+        return self._registry.resolve(name, version, kind)
+
+    async def ready_model(self, name: str | None, version: str | None = None) -> ModelEntry:
+        """A model version, loaded (a lazy one on first use); 503 if it cannot be."""
+        entry = self._registry.resolve(name, version)
+        await self._registry.ensure_ready(entry)
+        return entry
+
+    def versions(self, name: str) -> list[str]:
+        return self._registry.versions(name)
+
+    def entries(self) -> list[ModelEntry]:
+        return self._registry.entries()
+
+    async def load(self, entry: ModelEntry) -> None:
+        await self._registry.load(entry)
+
+    def watch_states(self, listener: Callable[[ModelEntry], None]) -> None:
+        """Call `listener` now for every entry, then on every load-state change."""
+        self._registry.listeners.append(listener)
+        for entry in self._registry.entries():
+            listener(entry)
+
+    @property
+    def ready(self) -> bool:
+        return self._registry.ready
+
+    # -- inference --------------------------------------------------------------------------
 
     async def run(
         self,
@@ -109,16 +135,58 @@ class InferenceCore:
         version: str | None = None,
         is_gone: IsGone | None = None,
     ) -> Answer:
-        """The model's answer as arrays (for protocols with tensors, like V2)."""
+        """The model's answer to a JSON payload, as arrays."""
         started = time.perf_counter()
-        entry = self.registry.resolve(model, version)
-        name, version = entry.spec.name, entry.spec.version
-        note_model(name, version, 0)
-        runtime = await self.registry.ensure_ready(entry)
+        entry = self._registry.resolve(model, version, KIND_OF_OPERATION[operation])
+        note_model(entry.spec.name, entry.spec.version, 0)
+        runtime = await self._registry.ensure_ready(entry)
         info = runtime.describe()
-        batch, single = self._decode(operation, payload, entry, info)
+        _check_kind(entry, info, KIND_OF_OPERATION[operation])
+        if operation == "predict_image" or _rows_in(payload) >= OFF_LOOP_ROWS:
+            batch, single = await asyncio.to_thread(self._decode, operation, payload, entry, info)
+        else:
+            batch, single = self._decode(operation, payload, entry, info)
+        return await self._answer(entry, batch, single, operation, started, is_gone)
+
+    async def predict_decoded(
+        self, entry: ModelEntry, inputs: np.ndarray | list[str] | bytes, is_gone: IsGone | None
+    ) -> Answer:
+        """The model's answer to inputs a protocol decoded itself (V2 tensors): a 2-D array
+        of rows for tabular models, texts for text models, one encoded image for image models.
+        `entry` comes from `ready_model`. The same checks as for JSON payloads apply."""
+        started = time.perf_counter()
+        info = entry.info
+        note_model(entry.spec.name, entry.spec.version, 0)
+        operation: Operation = {
+            "tabular": "predict_batch",
+            "text": "classify",
+            "image": "predict_image",
+        }[info.input_kind]  # type: ignore[assignment]
+        if isinstance(inputs, bytes):
+            _check_kind(entry, info, "image")
+            payload: Any = {"image_bytes": inputs}
+        elif isinstance(inputs, list):
+            _check_kind(entry, info, "text")
+            payload = {"texts": inputs}
+        else:
+            _check_kind(entry, info, "tabular")
+            payload = {"inputs": inputs}
+        batch, _ = await asyncio.to_thread(self._decode, operation, payload, entry, info)
+        return await self._answer(entry, batch, False, operation, started, is_gone)
+
+    async def _answer(
+        self,
+        entry: ModelEntry,
+        batch: Batch,
+        single: bool,
+        operation: Operation,
+        started: float,
+        is_gone: IsGone | None,
+    ) -> Answer:
+        name, version = entry.spec.name, entry.spec.version
         note_model(name, version, len(batch))
         result = await self._submit(entry, batch, is_gone)
+        _check_finite(entry, result)
         if log.isEnabledFor(logging.INFO):
             latency_ms = round((time.perf_counter() - started) * 1000, 2)
             log.info(
@@ -134,17 +202,12 @@ class InferenceCore:
                     "latency_ms": latency_ms,
                 },
             )
-        return Answer(entry, result, single)
+        texts = batch if operation == "classify" and isinstance(batch, list) else None
+        return Answer(entry, result, single, texts)
 
     def _decode(
         self, operation: Operation, payload: Any, entry: ModelEntry, info: RuntimeInfo
     ) -> tuple[Batch, bool]:
-        wanted = _KIND_OF_OPERATION[operation]
-        if info.input_kind != wanted:
-            raise InputError(
-                f"model {entry.spec.name!r} takes {info.input_kind} input; use "
-                f"{_ROUTE_FOR_KIND[info.input_kind]}"
-            )
         spec, limits = entry.spec, self.limits
         if operation == "predict":
             return tabular.single_row(payload, info.n_features, spec.inputs, limits), True
@@ -210,15 +273,22 @@ class InferenceCore:
             self._batchers[entry.spec.key] = batcher
         return batcher
 
-    def info(self) -> dict[str, Any]:
-        """Every model version: runtime, status, input schema, labels, framework, device."""
+    def info(self, name: str | None = None) -> dict[str, Any]:
+        """Every model version (or every version of `name`): runtime, status, input schema,
+        labels, framework, device."""
+        entries = self._registry.entries()
+        if name is not None:
+            self._registry.resolve(name)  # 404 for an unknown name
+            entries = [e for e in entries if e.spec.name == name]
         return {
-            "default_model": self.registry.default_model,
-            "models": [describe_entry(e) for e in self.registry.entries()],
+            "default_model": self._registry.default_model,
+            "models": [describe_entry(e) for e in entries],
         }
 
-    def readiness(self) -> dict[str, Any]:
-        return {"ready": self.registry.ready, "models": self.registry.states()}
+    def readiness(self, *, full: bool = True) -> dict[str, Any]:
+        """Whether every startup model is loaded, and each version's state; `full=False`
+        hides folders and digests from failure reasons (for callers without a key)."""
+        return {"ready": self._registry.ready, "models": self._registry.states(full=full)}
 
 
 def _concurrency(entry: ModelEntry) -> int:
@@ -227,45 +297,36 @@ def _concurrency(entry: ModelEntry) -> int:
     return 1 if entry.spec.batching.max_batch_size > 1 else 4
 
 
-def format_rows(result: BatchPrediction) -> list[dict[str, Any]]:
-    """One JSON-ready dict per row: prediction, plus confidence and probabilities if any.
+def _rows_in(payload: Any) -> int:
+    rows = payload.get("inputs") if isinstance(payload, dict) else None
+    return len(rows) if isinstance(rows, list) else 0
 
-    Vectorised where numpy can do it: this runs once per row of every response."""
-    if result.probabilities is None:
-        return [{"prediction": p} for p in result.predictions]
-    labels = result.labels or []
-    confidences = result.probabilities.max(axis=1).tolist()
-    return [
-        {"prediction": p, "confidence": c, "probabilities": dict(zip(labels, row))}  # noqa: B905
-        for p, c, row in zip(  # noqa: B905 - equal lengths by construction
-            result.predictions, confidences, result.probabilities.tolist()
+
+def _check_kind(entry: ModelEntry, info: RuntimeInfo, wanted: str) -> None:
+    if info.input_kind != wanted:
+        routes = " or ".join(
+            wire.OPERATION_ROUTES[op]
+            for op, kind in KIND_OF_OPERATION.items()
+            if kind == info.input_kind
         )
-    ]
-
-
-def describe_entry(entry: ModelEntry) -> dict[str, Any]:
-    spec = entry.spec
-    out: dict[str, Any] = {
-        **entry.state(),
-        "runtime": spec.runtime,
-        "default": entry.is_default,
-        "file": spec.path.name,
-        "batching": spec.batching.model_dump(),
-        "inputs": [f.model_dump(exclude_none=True) for f in spec.inputs] if spec.inputs else None,
-    }
-    if entry.status == "ready":
-        info = entry.info
-        out.update(
-            framework=info.framework,
-            framework_version=info.framework_version,
-            task=info.task,
+        raise InputError(
+            f"model {entry.spec.name!r} takes {info.input_kind} input, not {wanted}; use {routes}",
             input_kind=info.input_kind,
-            n_features=info.n_features,
-            input_shape=list(info.input_shape) if info.input_shape else None,
-            labels=info.labels,
-            device=info.device,
-            notes=info.notes,
         )
-        if info.replicas is not None:
-            out["replicas"] = info.replicas
-    return out
+
+
+def _check_finite(entry: ModelEntry, result: BatchPrediction) -> None:
+    """A model that overflowed (finite input, NaN or infinite output) has no answer: say so
+    rather than answer 200 with nulls and an arbitrary label."""
+    numbers: Any = result.probabilities
+    if numbers is None:
+        numbers = [p for p in result.predictions if isinstance(p, float)]
+    if np.isfinite(np.asarray(numbers, dtype=np.float64)).all():
+        return
+    request_id = current_request_id()
+    log.error("non-finite model output: model=%s request_id=%s", entry.spec.key, request_id)
+    raise InferenceFailed(
+        f"model {entry.spec.key} produced NaN or infinite output for this input (its values "
+        "overflow inside the model); no answer was given",
+        request_id=request_id,
+    )

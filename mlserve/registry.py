@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,12 +19,20 @@ from typing import Any, Literal
 from mlserve import integrity
 from mlserve.errors import ModelNotFound, ModelNotReady
 from mlserve.manifest import Manifest, ModelSpec
-from mlserve.runtimes import resolve_runtime
+from mlserve.runtimes import INPUT_KINDS, resolve_runtime
 from mlserve.runtimes.base import Runtime, RuntimeInfo
 
 log = logging.getLogger("mlserve.registry")
 
 Status = Literal["not_loaded", "loading", "ready", "failed"]
+LOADING_RETRY_AFTER_S = 5
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)+([^\s/:'\"]+)")
+_DIGEST = re.compile(r"\b[0-9a-fA-F]{64}\b")
+
+
+def redact(text: str) -> str:
+    """A load error as anyone may see it: file names without their folders, no digests."""
+    return _DIGEST.sub("<sha256>", _ABSOLUTE_PATH.sub(r"\1", text))
 
 
 @dataclass
@@ -43,13 +52,26 @@ class ModelEntry:
         assert self.runtime is not None
         return self.runtime.describe()
 
-    def state(self) -> dict[str, Any]:
+    @property
+    def input_kind(self) -> str:
+        """What the model takes: from the loaded model, else from the manifest."""
+        if self.runtime is not None:
+            return self.info.input_kind
+        return self.spec.input or INPUT_KINDS.get(self.spec.runtime, "tabular")
+
+    @property
+    def public_reason(self) -> str | None:
+        return None if self.reason is None else redact(self.reason)
+
+    def state(self, *, full: bool = True) -> dict[str, Any]:
+        """The entry's load state; `full=False` hides folders and digests from the reason
+        (for callers without an API key)."""
         return {
             "model": self.spec.name,
             "version": self.spec.version,
             "status": self.status,
             "load": self.spec.load,
-            "reason": self.reason,
+            "reason": self.reason if full else self.public_reason,
             "load_seconds": self.load_seconds,
         }
 
@@ -79,8 +101,15 @@ class ModelRegistry:
     def entries(self) -> list[ModelEntry]:
         return [e for versions in self._by_name.values() for e in versions.values()]
 
-    def resolve(self, name: str | None = None, version: str | None = None) -> ModelEntry:
-        """Find an entry; unknown model or version is a 404 that lists what exists."""
+    def resolve(
+        self, name: str | None = None, version: str | None = None, kind: str | None = None
+    ) -> ModelEntry:
+        """Find an entry; unknown model or version is a 404 that lists what exists.
+
+        With no name and no version, `kind` picks the default model of that kind: the default
+        model if it takes that input, else the first model listed that does."""
+        if name is None and version is None and kind is not None:
+            name = self._default_of_kind(kind)
         name = name or self.default_model
         versions = self._by_name.get(name)
         if versions is None:
@@ -95,18 +124,31 @@ class ModelRegistry:
             )
         return entry
 
+    def _default_of_kind(self, kind: str) -> str:
+        candidates = [self.default_model, *self._by_name]
+        for name in candidates:
+            if self.resolve(name).input_kind == kind:
+                return name
+        return self.default_model
+
+    def versions(self, name: str) -> list[str]:
+        self.resolve(name)  # 404 for an unknown name
+        return list(self._by_name[name])
+
     async def ensure_ready(self, entry: ModelEntry) -> Runtime:
         """Return the loaded runtime, loading a lazy model once on first use."""
         if entry.status == "ready" and entry.runtime is not None:
             return entry.runtime
         if entry.status == "failed":
+            # No Retry-After: nothing retries a failed load, so a retry would fail the same way.
             raise ModelNotReady(
                 f"model {entry.spec.name!r} version {entry.spec.version!r} failed to load: "
-                f"{entry.reason}"
+                f"{entry.public_reason}"
             )
         if entry.spec.load == "startup" and entry.status == "loading":
             raise ModelNotReady(
                 f"model {entry.spec.name!r} version {entry.spec.version!r} is still loading",
+                retry_after=LOADING_RETRY_AFTER_S,
             )
         await self.load(entry)
         return await self.ensure_ready(entry)
@@ -193,8 +235,8 @@ class ModelRegistry:
     def ready(self) -> bool:
         return all(e.status == "ready" for e in self.entries() if e.spec.load == "startup")
 
-    def states(self) -> list[dict[str, Any]]:
-        return [e.state() for e in self.entries()]
+    def states(self, *, full: bool = True) -> list[dict[str, Any]]:
+        return [e.state(full=full) for e in self.entries()]
 
 
 def local_runtime(spec: ModelSpec) -> Runtime:

@@ -7,14 +7,16 @@ from typing import Annotated, Literal
 
 import typer
 
+from mlserve import wire
+
 Url = Annotated[
-    str, typer.Option("--url", envvar="MLSERVE_URL", help="Server to query.", show_default=True)
+    str, typer.Option("--url", envvar=wire.ENV_URL, help="Server to query.", show_default=True)
 ]
 Local = Annotated[
     bool, typer.Option("--local", help="Run the model in this process instead of asking a server.")
 ]
 ManifestPath = Annotated[
-    Path, typer.Option("--manifest", envvar="MLSERVE_MANIFEST", help="Manifest for --local.")
+    Path, typer.Option("--manifest", envvar=wire.ENV_MANIFEST, help="Manifest for --local.")
 ]
 Model = Annotated[
     str | None,
@@ -28,7 +30,7 @@ ApiKey = Annotated[
     str | None,
     typer.Option(
         "--api-key",
-        envvar="MLSERVE_API_KEY",
+        envvar=wire.ENV_API_KEY,
         help="API key sent as a Bearer token.",
         show_default=False,
     ),
@@ -38,5 +40,5 @@ OutputFormat = Annotated[
     typer.Option("--output", "-o", help="auto: a table on a terminal, JSON when piped."),
 ]
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_URL = wire.DEFAULT_URL
 DEFAULT_MANIFEST = Path("models.yaml")

@@ -31,15 +31,15 @@ def validate(
     from mlserve.inference import InferenceCore
 
     core = InferenceCore(spec)
-    for entry in core.registry.entries():
-        asyncio.run(core.registry.load(entry))
+    for entry in core.entries():
+        asyncio.run(core.load(entry))
         detail = (
             f"loaded in {entry.load_seconds}s"
             if entry.status == "ready"
             else f"FAILED: {entry.reason}"
         )
         typer.echo(f"  {entry.spec.key}: {detail}")
-    failed = [e.spec.key for e in core.registry.entries() if e.status != "ready"]
+    failed = [e.spec.key for e in core.entries() if e.status != "ready"]
     if failed:
         raise MlserveError(f"{len(failed)} model(s) failed to load: {', '.join(failed)}")
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-Operation = Literal["predict", "predict_batch", "classify", "predict_image"]
+from mlserve.wire import Operation
+
+__all__ = ["Client", "Operation"]
 
 
 class Client(Protocol):

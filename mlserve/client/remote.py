@@ -9,16 +9,9 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from mlserve import wire
 from mlserve.client.base import Operation
 from mlserve.errors import MlserveError, ServerUnreachable, error_from_body
-
-DEFAULT_URL = "http://127.0.0.1:8000"
-_SUFFIX: dict[Operation, str] = {
-    "predict": "/predict",
-    "predict_batch": "/predict/batch",
-    "classify": "/classify",
-    "predict_image": "/predict/image",
-}
 
 
 def route(operation: Operation, model: str | None, version: str | None) -> str:
@@ -30,7 +23,7 @@ def route(operation: Operation, model: str | None, version: str | None) -> str:
             prefix += f"/versions/{quote(version, safe='')}"
     elif version:
         prefix = f"/{quote(version, safe='')}"
-    return prefix + _SUFFIX[operation]
+    return prefix + wire.OPERATION_ROUTES[operation]
 
 
 class RemoteClient:
@@ -39,8 +32,8 @@ class RemoteClient:
     def __init__(
         self, url: str | None = None, api_key: str | None = None, timeout: float = 60.0
     ) -> None:
-        self.url = (url or os.environ.get("MLSERVE_URL") or DEFAULT_URL).rstrip("/")
-        api_key = api_key if api_key is not None else os.environ.get("MLSERVE_API_KEY")
+        self.url = (url or os.environ.get(wire.ENV_URL) or wire.DEFAULT_URL).rstrip("/")
+        api_key = api_key if api_key is not None else os.environ.get(wire.ENV_API_KEY)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # Plain http has no TLS to verify: skip loading the CA bundle (70 ms of a CLI call).
         verify = self.url.startswith("https://")
@@ -66,7 +59,7 @@ class RemoteClient:
         )
 
     def info(self) -> dict[str, Any]:
-        return self._request("GET", "/model/info")
+        return self._request("GET", wire.MODEL_INFO)
 
     def close(self) -> None:
         self._http.close()

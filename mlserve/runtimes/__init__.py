@@ -20,6 +20,10 @@ RUNTIMES: dict[str, str] = {
     "transformers": "mlserve.runtimes.transformers:TransformersRuntime",
 }
 
+# The input a runtime takes when the manifest's `input` does not say (tabular otherwise); known
+# before the model loads, so requests can be routed by kind to a lazy model.
+INPUT_KINDS: dict[str, str] = {"transformers": "text"}
+
 # What to install when a runtime's framework is missing.
 EXTRAS: dict[str, str] = {
     "sklearn": "mlserve",

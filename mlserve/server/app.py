@@ -13,7 +13,7 @@ from mlserve._version import __version__
 from mlserve.inference import InferenceCore
 from mlserve.manifest import Manifest, ModelSpec
 from mlserve.runtimes.base import Runtime
-from mlserve.server import errors
+from mlserve.server import docs, errors
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
 from mlserve.server.metrics import Metrics, metrics_router
 from mlserve.server.middleware import RequestContext
@@ -39,9 +39,7 @@ def create_app(
         core = InferenceCore(manifest, runtime_factory)
         app.state.core = core
         core.observers.append(metrics)
-        core.registry.listeners.append(metrics.model_state)
-        for entry in core.registry.entries():
-            metrics.model_state(entry)
+        core.watch_states(metrics.model_state)
         log.info(
             "serving %d model version(s) from %s; API docs at /docs, metrics at /metrics",
             len(manifest.models),
@@ -60,17 +58,20 @@ def create_app(
         title="mlserve",
         version=__version__,
         description=f"Models from {manifest.source.name}. Errors are JSON: "
-        '{"error": code, "message": text}.',
+        '{"error": code, "message": text} (V2 routes: {"error": text}).',
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    app.state.api_keys = [k.encode() for k in api_keys]
     app.include_router(status_router())
     app.include_router(prediction_router())
     app.include_router(v2_router())
     app.include_router(metrics_router(metrics))
     errors.install(app)
+    docs.install(app, manifest, secured=bool(api_keys))
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
-    app.add_middleware(
-        RequestContext, metrics=metrics
-    )  # outermost: refusals get a request id and a log line
+    # Outermost: refusals get a request id and a log line.
+    app.add_middleware(RequestContext, metrics=metrics, echo_request_id=echo_request_id)
     return app

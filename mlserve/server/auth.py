@@ -9,20 +9,9 @@ import os
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlserve import wire
 from mlserve.errors import ManifestError
 
-OPEN_PATHS = frozenset(
-    {
-        "/health",
-        "/ready",
-        "/v2/health/live",
-        "/v2/health/ready",
-        "/docs",
-        "/docs/oauth2-redirect",
-        "/redoc",
-        "/openapi.json",
-    }
-)
 _REFUSAL = orjson.dumps(
     {
         "error": "unauthorized",
@@ -44,13 +33,30 @@ def keys_from_env(variable: str | None) -> list[str]:
     return keys
 
 
+def _is_open(path: str) -> bool:
+    return path in wire.OPEN_ROUTES or path.startswith(wire.DOCS_ASSETS + "/")
+
+
+def has_valid_key(scope: Scope, keys: list[bytes]) -> bool:
+    """Whether the request carries one of `keys` (compared in constant time)."""
+    given = b""
+    for name, value in scope["headers"]:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            given = value[7:].strip()
+        elif name == wire.API_KEY_HEADER.encode():
+            given = value.strip()
+    # Check every key, so the time taken does not tell which one was close.
+    matches = [hmac.compare_digest(given, key) for key in keys]
+    return bool(given) and any(matches)
+
+
 class ApiKeyGuard:
     def __init__(self, app: ASGIApp, keys: list[str]) -> None:
         self.app = app
         self.keys = [k.encode() for k in keys]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS or self._allowed(scope):
+        if scope["type"] != "http" or _is_open(scope["path"]) or has_valid_key(scope, self.keys):
             await self.app(scope, receive, send)
             return
         await send(
@@ -64,14 +70,3 @@ class ApiKeyGuard:
             }
         )
         await send({"type": "http.response.body", "body": _REFUSAL})
-
-    def _allowed(self, scope: Scope) -> bool:
-        given = b""
-        for name, value in scope["headers"]:
-            if name == b"authorization" and value[:7].lower() == b"bearer ":
-                given = value[7:].strip()
-            elif name == b"x-api-key":
-                given = value.strip()
-        # Check every key, so the time taken does not tell which one was close.
-        matches = [hmac.compare_digest(given, key) for key in self.keys]
-        return bool(given) and any(matches)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -9,6 +10,9 @@ from starlette.requests import Request
 
 from mlserve.errors import InputError, LimitExceeded, UnsupportedMediaType
 
+# Bodies at least this big are parsed in a worker thread, so the event loop keeps answering
+# probes while a 100,000-row batch is parsed.
+OFF_LOOP_BYTES = 256 * 1024
 JSON_HINT = "send Content-Type: application/json (curl: -H 'Content-Type: application/json')"
 
 
@@ -32,6 +36,8 @@ async def read_json(request: Request, limit: int) -> Any:
     if not body.strip():
         raise InputError("empty request body; send a JSON object (see /docs)")
     try:
+        if len(body) >= OFF_LOOP_BYTES:
+            return await asyncio.to_thread(orjson.loads, body)
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc}") from None

@@ -22,6 +22,7 @@ from prometheus_client import (
 )
 from starlette.responses import Response
 
+from mlserve import wire
 from mlserve.manifest import ModelSpec
 from mlserve.registry import ModelEntry
 
@@ -118,7 +119,7 @@ class Metrics:
 def metrics_router(metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["status"])
 
-    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    @router.get(wire.METRICS, summary="Prometheus metrics", response_class=Response)
     async def scrape(request: Request) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -1,8 +1,8 @@
 """The mlserve HTTP routes. Each handler is: read body -> inference core -> JSON, nothing more.
 
-Every prediction route exists four times: on the default model (`/predict`), on a version of
-the default model (`/v1/predict`), on a named model (`/models/iris/predict`) and on a named
-version (`/models/iris/versions/v1/predict`).
+Every prediction route exists four times: on the default model of its kind (`/predict`), on
+a version of the default model (`/v1/predict`), on a named model (`/models/iris/predict`) and
+on a named version (`/models/iris/versions/v1/predict`).
 """
 
 from __future__ import annotations
@@ -12,35 +12,43 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
 from starlette.responses import Response
 
+from mlserve import wire
 from mlserve.inference import InferenceCore, Operation
 from mlserve.schemas import (
-    ERROR_RESPONSES,
+    PREDICTION_ERRORS,
     BatchOut,
     BatchRequest,
-    ClassifyRequest,
-    ImageRequest,
+    Health,
+    ModelsInfo,
     PredictionOut,
     PredictRequest,
-    body_schema,
+    Readiness,
+    TextRequest,
+    TextsRequest,
+    errors,
+    image_body,
+    json_body,
 )
+from mlserve.server.auth import has_valid_key
 from mlserve.server.body import read_json
 from mlserve.server.responses import FastJSONResponse
 
-OPERATIONS: list[tuple[Operation, str, type[BaseModel], Any]] = [
-    ("predict", "/predict", PredictRequest, PredictionOut),
-    ("predict_batch", "/predict/batch", BatchRequest, BatchOut),
-    ("classify", "/classify", ClassifyRequest, PredictionOut | BatchOut),  # text | texts
-    ("predict_image", "/predict/image", ImageRequest, PredictionOut),
-]
-PREFIXES: list[tuple[str, list[str]]] = [
-    ("", []),
-    ("/{version}", ["version"]),
-    ("/models/{name}", ["name"]),
-    ("/models/{name}/versions/{version}", ["name", "version"]),
-]
+# operation -> (request body docs, response model)
+OPERATIONS: dict[Operation, tuple[dict[str, Any], Any]] = {
+    "predict": (json_body(PredictRequest), PredictionOut),
+    "predict_batch": (json_body(BatchRequest), BatchOut),
+    "classify": (json_body(TextRequest, TextsRequest), PredictionOut | BatchOut),
+    "predict_image": (image_body(), PredictionOut),
+}
+# prefix -> (path parameters, operationId suffix)
+PREFIXES: dict[str, tuple[list[str], str]] = {
+    "": ([], ""),
+    wire.VERSION_PREFIX: (["version"], "_version"),
+    wire.MODEL_PREFIX: (["name"], "_model"),
+    wire.MODEL_VERSION_PREFIX: (["name", "version"], "_model_version"),
+}
 
 Endpoint = Callable[..., Awaitable[Response]]
 
@@ -83,42 +91,73 @@ def make_endpoint(operation: Operation, path_params: list[str]) -> Endpoint:
 
 def prediction_router() -> APIRouter:
     router = APIRouter(tags=["predict"])
-    for prefix, path_params in PREFIXES:
-        for operation, suffix, request_model, response_model in OPERATIONS:
+    for prefix, (path_params, id_suffix) in PREFIXES.items():
+        for operation, (body_docs, response_model) in OPERATIONS.items():
+            where = prefix or "the default model of its kind"
             router.add_api_route(
-                prefix + suffix,
+                prefix + wire.OPERATION_ROUTES[operation],
                 make_endpoint(operation, path_params),
                 methods=["POST"],
-                openapi_extra=body_schema(request_model),
+                operation_id=operation + id_suffix,
+                openapi_extra=body_docs,
                 response_class=FastJSONResponse,
-                responses={200: {"model": response_model}, **ERROR_RESPONSES},
-                summary=f"{operation.replace('_', ' ')} ({prefix or 'default model'})",
+                responses={200: {"model": response_model}, **errors(*PREDICTION_ERRORS)},
+                summary=f"{operation.replace('_', ' ')} ({where})",
             )
     return router
 
 
+async def health() -> Response:
+    return FastJSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> Response:
+    """Open to probes without a key, so failure reasons lose their folders and digests
+    unless the caller shows a key (or the server has none)."""
+    keys: list[bytes] = request.app.state.api_keys
+    full = not keys or has_valid_key(request.scope, keys)
+    body = core_of(request).readiness(full=full)
+    return FastJSONResponse(body, status_code=200 if body["ready"] else 503)
+
+
+async def model_info(request: Request) -> Response:
+    return FastJSONResponse(core_of(request).info())
+
+
+async def one_model(request: Request, name: str) -> Response:
+    return FastJSONResponse(core_of(request).info(name))
+
+
 def status_router() -> APIRouter:
     router = APIRouter(tags=["status"])
-
-    @router.get("/health", summary="liveness: the process answers")
-    async def health() -> Response:
-        return FastJSONResponse({"status": "ok"})
-
-    @router.get("/ready", summary="readiness: every startup model is loaded")
-    async def ready(request: Request) -> Response:
-        body = core_of(request).readiness()
-        return FastJSONResponse(body, status_code=200 if body["ready"] else 503)
-
-    @router.get("/model/info", summary="every model version: status, inputs, labels, device")
-    async def model_info(request: Request) -> Response:
-        return FastJSONResponse(core_of(request).info())
-
-    @router.get("/models/{name}", summary="one model's versions", responses=ERROR_RESPONSES)
-    async def one_model(request: Request, name: str) -> Response:
-        core = core_of(request)
-        core.registry.resolve(name)  # 404 for an unknown name
-        info = core.info()
-        info["models"] = [m for m in info["models"] if m["model"] == name]
-        return FastJSONResponse(info)
-
+    for path, handler, summary, responses in (
+        (wire.HEALTH, health, "liveness: the process answers", {200: {"model": Health}}),
+        (
+            wire.READY,
+            ready,
+            "readiness: every startup model is loaded",
+            {200: {"model": Readiness}, 503: {"model": Readiness, "description": "not ready"}},
+        ),
+        (
+            wire.MODEL_INFO,
+            model_info,
+            "every model version: status, inputs, labels, device",
+            {200: {"model": ModelsInfo}},
+        ),
+        (
+            "/models/{name}",
+            one_model,
+            "one model's versions",
+            {200: {"model": ModelsInfo}, **errors(404)},
+        ),
+    ):
+        router.add_api_route(
+            path,
+            handler,
+            methods=["GET"],
+            summary=summary,
+            operation_id=handler.__name__,
+            responses=responses,  # type: ignore[arg-type]
+            response_class=FastJSONResponse,
+        )
     return router

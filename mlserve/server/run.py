@@ -14,13 +14,14 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import ValidationError
 
+from mlserve import wire
 from mlserve.errors import ManifestError
 from mlserve.logging import log_config
 from mlserve.manifest import Manifest, ServerSpec, load_manifest
 
-MANIFEST_ENV = "MLSERVE_SERVE_MANIFEST"
+MANIFEST_ENV = wire.ENV_SERVE_MANIFEST
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
-OVERRIDES_ENV = "MLSERVE_SERVE_OVERRIDES"
+OVERRIDES_ENV = wire.ENV_SERVE_OVERRIDES
 APP = "mlserve.server.run:app_from_env"
 
 

@@ -1,16 +1,18 @@
 """Open Inference Protocol (KServe V2) REST: an adapter over the inference core.
 
-Inputs: tabular models take one numeric tensor of shape [rows, features] (or [features]), or,
-for models with named `inputs`, one tensor per feature named after it; text models one BYTES
-tensor of texts; image models one BYTES tensor holding one encoded image.
-Outputs: classifiers give `label` (BYTES), `confidence` (FP64) and `probabilities` (FP64,
-[rows, labels], columns in the order of the model's labels); regressors give `prediction`.
+Inputs: tabular models take one numeric tensor `input` of shape [rows, features] (or
+[features]), or, for models with named `inputs`, one tensor per feature named after it; text
+models one BYTES tensor `text`; image models one BYTES tensor `image` holding one encoded
+image. Outputs: classifiers give `label` (BYTES), `confidence` (FP64) and `probabilities`
+(FP64, [rows, labels], columns in the order of the model's labels); regressors `prediction`.
+Errors are `{"error": message}` with mlserve's status codes (the one renderer in errors.py).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
+import asyncio
+import base64
+import binascii
 from typing import Any
 
 import numpy as np
@@ -18,39 +20,18 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from mlserve import wire
 from mlserve._version import __version__
-from mlserve.errors import InputError, MlserveError, SchemaViolation
-from mlserve.inference import Operation
+from mlserve.errors import InputError, SchemaViolation
 from mlserve.registry import ModelEntry
 from mlserve.runtimes.base import BatchPrediction, RuntimeInfo
-from mlserve.schemas import V2_ERROR_RESPONSES
-from mlserve.server.body import read_bytes
+from mlserve.schemas import v2_docs
+from mlserve.server.body import OFF_LOOP_BYTES, read_bytes
 from mlserve.server.responses import FastJSONResponse
 from mlserve.server.routes import core_of
-from mlserve.server.v2codec import HEADER, Tensor, decode_inputs, output_tensor, parse_request
+from mlserve.server.v2codec import HEADER, Tensor, V2Request, output_tensor, parse_request
 
 PLATFORMS = {"sklearn": "sklearn", "torch": "pytorch", "transformers": "huggingface"}
-Handler = Callable[..., Awaitable[Response]]
-
-
-def v2_errors(handler: Handler) -> Handler:
-    """Errors in the V2 shape: {"error": message}, with mlserve's status codes."""
-
-    @functools.wraps(handler)
-    async def wrapper(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return await handler(*args, **kwargs)
-        except MlserveError as exc:
-            return FastJSONResponse({"error": exc.message}, status_code=exc.http_status)
-
-    return wrapper
-
-
-async def ready_entry(request: Request, name: str, version: str | None) -> ModelEntry:
-    core = core_of(request)
-    entry = core.registry.resolve(name, version)
-    await core.registry.ensure_ready(entry)
-    return entry
 
 
 def metadata(entry: ModelEntry, versions: list[str]) -> dict[str, Any]:
@@ -90,41 +71,54 @@ def output_metadata(info: RuntimeInfo) -> list[dict[str, Any]]:
     ]
 
 
-def to_operation(entry: ModelEntry, tensors: dict[str, Tensor]) -> tuple[Operation, Any]:
-    """The mlserve operation and payload that a set of V2 input tensors means."""
+def model_inputs(entry: ModelEntry, tensors: dict[str, Tensor]) -> np.ndarray | list[str] | bytes:
+    """The inputs the core takes, from tensors whose names the model's metadata lists."""
     info = entry.info
-    values = list(tensors.values())
-    if info.input_kind in ("text", "image"):
-        if len(values) != 1 or not isinstance(values[0], list):
-            raise SchemaViolation(f"model {entry.spec.name!r} takes one BYTES input tensor")
-        items = values[0]
-        if info.input_kind == "text":
-            texts = [i.decode("utf-8", "replace") if isinstance(i, bytes) else i for i in items]
-            return "classify", {"texts": texts}
-        if len(items) != 1:
-            raise InputError("send one image per request (a BYTES tensor of shape [1])")
-        image = items[0]
-        return "predict_image", (
-            {"image_bytes": image} if isinstance(image, bytes) else {"image_base64": image}
+    names = [m["name"] for m in input_metadata(entry, info)]
+    unknown = [n for n in tensors if n not in names]
+    if unknown:
+        raise InputError(
+            f"unknown input tensor {unknown[0]!r}; model {entry.spec.name!r} takes "
+            f"{', '.join(names)}"
         )
-    if any(isinstance(v, list) for v in values):
+    missing = [n for n in names if n not in tensors]
+    if missing:
+        raise InputError(f"missing input tensor {missing[0]!r}")
+    if info.input_kind in ("text", "image"):
+        return _bytes_input(info.input_kind, tensors[info.input_kind])
+    if any(isinstance(t, list) for t in tensors.values()):
         raise SchemaViolation(f"model {entry.spec.name!r} takes numeric tensors, not BYTES")
-    arrays = [np.asarray(v) for v in values]
-    features = entry.spec.inputs
-    if features and len(arrays) > 1:  # one tensor per named feature
-        missing = [f.name for f in features if f.name not in tensors]
-        if missing:
-            raise SchemaViolation(f"missing input tensor {missing[0]!r}")
-        columns = [np.asarray(tensors[f.name]).reshape(-1) for f in features]
+    if len(names) > 1:  # one tensor per named feature
+        columns = [np.asarray(tensors[n]).reshape(-1) for n in names]
         if len({len(c) for c in columns}) != 1:
             raise InputError("every feature tensor needs the same number of rows")
-        return "predict_batch", {"inputs": np.column_stack(columns)}
-    if len(arrays) != 1:
-        raise SchemaViolation(f"model {entry.spec.name!r} takes one input tensor")
-    matrix = arrays[0][None, :] if arrays[0].ndim == 1 else arrays[0]
+        return np.column_stack(columns)
+    matrix = np.asarray(tensors[names[0]])
+    matrix = matrix[None, :] if matrix.ndim == 1 else matrix
     if matrix.ndim != 2:
         raise InputError(f"expected a tensor of shape [rows, features], got {list(matrix.shape)}")
-    return "predict_batch", {"inputs": matrix}
+    return matrix
+
+
+def _bytes_input(kind: str, tensor: Tensor) -> list[str] | bytes:
+    if not isinstance(tensor, list):
+        raise SchemaViolation(f"input {kind!r} must be a BYTES tensor")
+    if kind == "text":
+        try:
+            return [t.decode("utf-8") if isinstance(t, bytes) else t for t in tensor]
+        except UnicodeDecodeError:
+            raise InputError("input 'text': an element is not valid UTF-8") from None
+    if len(tensor) != 1:
+        raise InputError("send one image per request (a BYTES tensor of shape [1])")
+    image = tensor[0]
+    if isinstance(image, bytes):
+        return image
+    try:  # JSON cannot carry raw bytes: a string element is base64, as a data: URL or plain
+        return base64.b64decode(
+            image.partition(",")[2] if image.startswith("data:") else image, validate=True
+        )
+    except (binascii.Error, ValueError):
+        raise InputError("input 'image': a JSON image element must be base64") from None
 
 
 def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, Tensor]:
@@ -139,35 +133,29 @@ def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, Tensor]:
     return outputs
 
 
-def infer_response(
-    entry: ModelEntry, request: dict[str, Any], outputs: dict[str, Tensor]
-) -> Response:
+def infer_response(entry: ModelEntry, request: V2Request, outputs: dict[str, Tensor]) -> Response:
     """JSON outputs, or the binary extension for the outputs the client asked it for."""
-    wanted = request.get("outputs")
-    all_binary = bool((request.get("parameters") or {}).get("binary_data_output"))
-    binary_names = {name for name in outputs if all_binary}
-    if isinstance(wanted, list):
-        names = {o.get("name") for o in wanted if isinstance(o, dict)}
-        unknown = sorted(str(n) for n in names - set(outputs))
+    if request.outputs is not None:
+        unknown = [o.name for o in request.outputs if o.name not in outputs]
         if unknown:
             raise InputError(f"unknown output {unknown[0]!r}; outputs: {', '.join(outputs)}")
-        outputs = {k: v for k, v in outputs.items() if k in names}
-        binary_names |= {
-            o["name"]
-            for o in wanted
-            if isinstance(o, dict) and (o.get("parameters") or {}).get("binary_data")
-        }
+        wanted = {o.name for o in request.outputs}
+        outputs = {k: v for k, v in outputs.items() if k in wanted}
     tensors, blobs = [], []
     for name, values in outputs.items():
         tensor, raw = output_tensor(name, values)
-        if name in binary_names:
+        if request.wants_binary(name):
             tensor.pop("data")
             tensor["parameters"] = {"binary_data_size": len(raw)}
             blobs.append(raw)
         tensors.append(tensor)
-    body = {"model_name": entry.spec.name, "model_version": entry.spec.version, "outputs": tensors}
-    if "id" in request:
-        body["id"] = request["id"]
+    body: dict[str, Any] = {
+        "model_name": entry.spec.name,
+        "model_version": entry.spec.version,
+        "outputs": tensors,
+    }
+    if request.id is not None:
+        body["id"] = request.id
     if not blobs:
         return FastJSONResponse(body)
     header = orjson.dumps(body)
@@ -178,62 +166,87 @@ def infer_response(
     )
 
 
+async def server_metadata() -> Response:
+    return FastJSONResponse(
+        {"name": "mlserve", "version": __version__, "extensions": ["binary_tensor_data"]}
+    )
+
+
+async def live() -> Response:
+    return FastJSONResponse({"live": True})
+
+
+async def ready(request: Request) -> Response:
+    is_ready = core_of(request).ready
+    return FastJSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+
+async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
+    core = core_of(request)
+    entry = await core.ready_model(name, version)
+    return FastJSONResponse(metadata(entry, core.versions(name)))
+
+
+async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+    """200 when loaded; 400 otherwise, as Triton answers (tritonclient reads the status)."""
+    entry = core_of(request).model(name, version)
+    is_ready = entry.status == "ready"
+    return FastJSONResponse({"name": name, "ready": is_ready}, status_code=200 if is_ready else 400)
+
+
+async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    core = core_of(request)
+    core.model(name, version)  # an unknown model is a 404 whatever the body holds
+    raw = await read_bytes(request, core.limits.max_body_bytes)
+    header = request.headers.get(HEADER)
+    if len(raw) >= OFF_LOOP_BYTES:  # keep the event loop free for probes while parsing
+        parsed = await asyncio.to_thread(parse_request, raw, header)
+    else:
+        parsed = parse_request(raw, header)
+    entry = await core.ready_model(name, version)
+    inputs = model_inputs(entry, parsed.inputs)
+    answer = await core.predict_decoded(entry, inputs, request.is_disconnected)
+    return infer_response(entry, parsed, to_outputs(entry.info, answer.result))
+
+
 def v2_router() -> APIRouter:
-    router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
-
-    @router.get("", summary="server metadata")
-    async def server_metadata() -> Response:
-        return FastJSONResponse(
-            {"name": "mlserve", "version": __version__, "extensions": ["binary_tensor_data"]}
-        )
-
-    @router.get("/health/live", summary="liveness")
-    async def live() -> Response:
-        return FastJSONResponse({"live": True})
-
-    @router.get("/health/ready", summary="readiness: every startup model is loaded")
-    async def ready(request: Request) -> Response:
-        is_ready = core_of(request).registry.ready
-        return FastJSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
-
-    @v2_errors
-    async def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
-        entry = await ready_entry(request, name, version)
-        registry = core_of(request).registry
-        versions = [e.spec.version for e in registry.entries() if e.spec.name == name]
-        return FastJSONResponse(metadata(entry, versions))
-
-    @v2_errors
-    async def model_ready(request: Request, name: str, version: str | None = None) -> Response:
-        entry = core_of(request).registry.resolve(name, version)
-        is_ready = entry.status == "ready"
-        return FastJSONResponse(
-            {"name": name, "ready": is_ready}, status_code=200 if is_ready else 503
-        )
-
-    @v2_errors
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
-        core = core_of(request)
-        raw = await read_bytes(request, core.limits.max_body_bytes)
-        body, binary = parse_request(raw, request.headers.get(HEADER))
-        entry = await ready_entry(request, name, version)
-        operation, payload = to_operation(entry, decode_inputs(body, binary))
-        answer = await core.predict(
-            operation, payload, name, entry.spec.version, request.is_disconnected
-        )
-        return infer_response(entry, body, to_outputs(entry.info, answer.result))
-
-    for prefix in ("/models/{name}", "/models/{name}/versions/{version}"):
-        for suffix, handler, method, summary in (
-            ("", model_metadata, "GET", "model metadata"),
-            ("/ready", model_ready, "GET", "model readiness"),
-            ("/infer", infer, "POST", "inference"),
+    router = APIRouter(prefix=wire.V2, tags=["open inference protocol (v2)"])
+    docs = v2_docs()
+    router.add_api_route("", server_metadata, methods=["GET"], **docs["server_metadata"])
+    router.add_api_route("/", server_metadata, methods=["GET"], include_in_schema=False)
+    router.add_api_route("/health/live", live, methods=["GET"], **docs["live"])
+    router.add_api_route("/health/ready", ready, methods=["GET"], **docs["ready"])
+    for prefix, versioned in (
+        ("/models/{name}", False),
+        ("/models/{name}/versions/{version}", True),
+    ):
+        for suffix, handler, method, key in (
+            ("", model_metadata, "GET", "model_metadata"),
+            ("/ready", model_ready, "GET", "model_ready"),
+            ("/infer", infer, "POST", "infer"),
         ):
+            route_docs = docs[key]
+            operation_id = f"v2_{key}" + ("_version" if versioned else "")
             router.add_api_route(
                 prefix + suffix,
-                handler,
+                _path_params(handler, versioned),
                 methods=[method],
-                summary=summary,
-                responses=V2_ERROR_RESPONSES,
+                operation_id=operation_id,
+                **route_docs,
             )
     return router
+
+
+def _path_params(handler: Any, versioned: bool) -> Any:
+    """The handler with exactly the path parameters of its route (no stray `version`
+    query parameter on the unversioned routes)."""
+    if versioned:
+        return handler
+
+    async def unversioned(request: Request, name: str) -> Response:
+        response: Response = await handler(request, name)
+        return response
+
+    unversioned.__name__ = handler.__name__
+    unversioned.__doc__ = handler.__doc__
+    return unversioned

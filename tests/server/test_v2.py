@@ -125,7 +125,7 @@ def test_regressor_output(server_url: str) -> None:
         ("/v2/models/iris/infer", {"nope": 1}, 422, "'inputs' list"),
         (
             "/v2/models/sentiment/infer",
-            {"inputs": [{"name": "t", "shape": [1], "datatype": "FP32", "data": [1]}]},
+            {"inputs": [{"name": "text", "shape": [1], "datatype": "FP32", "data": [1]}]},
             422,
             "BYTES",
         ),

@@ -1,0 +1,73 @@
+"""What the inference core returns: a model's answer, and model descriptions, as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mlserve.registry import ModelEntry
+from mlserve.runtimes.base import BatchPrediction
+
+
+@dataclass
+class Answer:
+    """What a model said to one request, before it becomes JSON."""
+
+    entry: ModelEntry
+    result: BatchPrediction
+    single: bool
+    texts: list[str] | None = None  # the inputs of a text model, echoed as the seed did
+
+    def body(self) -> dict[str, Any]:
+        rows = format_rows(self.result)
+        if self.texts is not None:
+            rows = [
+                {"text": text, "label": row["prediction"], **row}
+                for text, row in zip(self.texts, rows, strict=True)
+            ]
+        head = {"model": self.entry.spec.name, "version": self.entry.spec.version}
+        return {**head, **rows[0]} if self.single else {**head, "predictions": rows}
+
+
+def format_rows(result: BatchPrediction) -> list[dict[str, Any]]:
+    """One JSON-ready dict per row: prediction, plus confidence and probabilities if any.
+
+    Vectorised where numpy can do it: this runs once per row of every response."""
+    if result.probabilities is None:
+        return [{"prediction": p} for p in result.predictions]
+    labels = result.labels or []
+    confidences = result.probabilities.max(axis=1).tolist()
+    return [
+        {"prediction": p, "confidence": c, "probabilities": dict(zip(labels, row))}  # noqa: B905
+        for p, c, row in zip(  # noqa: B905 - equal lengths by construction
+            result.predictions, confidences, result.probabilities.tolist()
+        )
+    ]
+
+
+def describe_entry(entry: ModelEntry, *, full: bool = True) -> dict[str, Any]:
+    spec = entry.spec
+    out: dict[str, Any] = {
+        **entry.state(full=full),
+        "runtime": spec.runtime,
+        "default": entry.is_default,
+        "file": spec.path.name,
+        "batching": spec.batching.model_dump(),
+        "inputs": [f.model_dump(exclude_none=True) for f in spec.inputs] if spec.inputs else None,
+    }
+    if entry.status == "ready":
+        info = entry.info
+        out.update(
+            framework=info.framework,
+            framework_version=info.framework_version,
+            task=info.task,
+            input_kind=info.input_kind,
+            n_features=info.n_features,
+            input_shape=list(info.input_shape) if info.input_shape else None,
+            labels=info.labels,
+            device=info.device,
+            notes=info.notes,
+        )
+        if info.replicas is not None:
+            out["replicas"] = info.replicas
+    return out
