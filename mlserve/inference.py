@@ -19,8 +19,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from mlserve.answers import Answer, describe_entry
 from mlserve import wire
+from mlserve.answers import Answer, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
 from mlserve.errors import InferenceFailed, InferenceTimeout, InputError, MlserveError
@@ -214,7 +214,7 @@ class InferenceCore:
         if operation == "predict_batch":
             return tabular.batch_rows(payload, info.n_features, spec.inputs, limits), False
         if operation == "classify":
-            return text.texts(payload, limits)
+            return text.texts(payload, limits, spec.max_length)
         from mlserve.inputs.image import decode  # Pillow only for image models
 
         return decode(payload, spec, info, limits), True

@@ -8,6 +8,7 @@ Input data is never logged.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any, Literal
 
@@ -15,6 +16,22 @@ import orjson
 
 LogFormat = Literal["text", "json"]
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+# C0 controls, DEL and C1 controls: a `%0a` in a path must not start a forged log line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def escape_controls(text: str) -> str:
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+class TextFormatter(logging.Formatter):
+    """One line per event: control characters in the message (request paths, headers) are
+    escaped; only a traceback, which the server writes itself, spans several lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -36,7 +53,10 @@ def log_config(level: str = "info", fmt: LogFormat = "text") -> dict[str, Any]:
     """A dictConfig for uvicorn and mlserve alike: one format, everything on stderr."""
     level = level.upper()
     formatters = {
-        "text": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+        "text": {
+            "()": "mlserve.logging.TextFormatter",
+            "fmt": "%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        },
         "json": {"()": "mlserve.logging.JsonFormatter"},
     }
     handler = {"class": "logging.StreamHandler", "formatter": fmt, "stream": "ext://sys.stderr"}

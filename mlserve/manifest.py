@@ -47,6 +47,7 @@ class LimitsSpec(_Strict):
     max_features: Annotated[int, Field(ge=1)] = 10_000
     max_texts: Annotated[int, Field(ge=1)] = 256
     max_text_chars: Annotated[int, Field(ge=1)] = 10_000
+    max_text_tokens: Annotated[int, Field(ge=1)] = 16_384  # per request, texts x truncation
     max_image_bytes: Annotated[int, Field(ge=1)] = 10 * 1024 * 1024
     max_image_pixels: Annotated[int, Field(ge=1)] = 16_000_000
 
@@ -77,6 +78,11 @@ class ServerSpec(_Strict):
     queue_limit: Annotated[int, Field(ge=1)] = 1024
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 30.0
+    # Connection limits (see mlserve.server.protocol): slow or stalled clients are closed.
+    header_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    body_timeout_s: Annotated[float, Field(gt=0)] = 60.0
+    keep_alive_s: Annotated[float, Field(gt=0)] = 5.0
+    max_connections: Annotated[int, Field(ge=1)] = 2048
     limits: LimitsSpec = LimitsSpec()
 
 

@@ -39,6 +39,32 @@ def serve(
         str | None,
         typer.Option(help="Join this Ray cluster (auto | host:port) instead of a local one."),
     ] = None,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001, help="Close a connection whose headers take longer [manifest, else 10]."
+        ),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Close a connection whose body takes longer after its headers "
+            "[manifest, else 60].",
+        ),
+    ] = None,
+    timeout_keep_alive: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Close an idle kept-alive connection after [5] seconds."),
+    ] = None,
+    limit_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Most open connections; past it the oldest idle ones are closed "
+            "[manifest, else 2048].",
+        ),
+    ] = None,
     grace_period: Annotated[
         float | None,
         typer.Option(
@@ -59,6 +85,10 @@ def serve(
         log_format=log_format,
         api_key_env=api_key_env,
         shutdown_grace_s=grace_period,
+        header_timeout_s=header_timeout,
+        body_timeout_s=body_timeout,
+        keep_alive_s=timeout_keep_alive,
+        max_connections=limit_concurrency,
     )
     from mlserve.server.auth import keys_from_env
     from mlserve.server.run import serve as run_server

@@ -92,7 +92,7 @@ def rows_to_matrix(
             f"{len(rows)} rows in one request; the limit is {limits.max_batch_rows}"
         )
     if features and any(isinstance(r, dict) for r in rows):
-        return _named_rows(rows, features)
+        return check_range(_named_rows(rows, features))
     matrix = _fast_matrix(rows)
     if matrix is None:
         matrix = _slow_matrix(rows, features)
@@ -120,17 +120,24 @@ def _checked(
             expected=expected,
             got=int(matrix.shape[1]),
         )
+    check_range(matrix)
+    return check_bounds(matrix, features) if features else matrix
+
+
+def check_range(matrix: np.ndarray) -> np.ndarray:
+    """Finite values within float32's range, on every tabular path: tree models and torch
+    compute in float32, where a larger value becomes infinity."""
     if not np.isfinite(matrix).all():
         row, col = (int(i) for i in np.argwhere(~np.isfinite(matrix))[0])
         raise InputError(f"row {row}, feature {col}: NaN and infinity are not allowed")
-    too_big = np.abs(matrix) > FLOAT32_MAX  # tree models and torch compute in float32
+    too_big = np.abs(matrix) > FLOAT32_MAX
     if too_big.any():
         row, col = (int(i) for i in np.argwhere(too_big)[0])
         raise InputError(
             f"row {row}, feature {col}: {matrix[row, col]:g} is out of range "
             f"(|value| must stay below {FLOAT32_MAX:.3g})"
         )
-    return check_bounds(matrix, features) if features else matrix
+    return matrix
 
 
 def check_bounds(matrix: np.ndarray, features: Sequence[FeatureSpec]) -> np.ndarray:

@@ -8,8 +8,14 @@ from mlserve.errors import InputError, LimitExceeded, SchemaViolation
 from mlserve.manifest import LimitsSpec
 
 
-def texts(payload: Any, limits: LimitsSpec) -> tuple[list[str], bool]:
-    """Return the texts and whether the caller sent a single `text`."""
+def texts(
+    payload: Any, limits: LimitsSpec, tokens_per_text: int | None = None
+) -> tuple[list[str], bool]:
+    """Return the texts and whether the caller sent a single `text`.
+
+    `tokens_per_text` is the model's truncation length: with it, the request's token budget
+    is checked, so that one request cannot hold the model for longer than the request
+    timeout (model time grows with texts x tokens)."""
     if not isinstance(payload, dict) or ("text" in payload) == ("texts" in payload):
         raise SchemaViolation('send exactly one of {"text": "..."} or {"texts": ["...", ...]}')
     extra = sorted(set(payload) - {"text", "texts"})
@@ -33,4 +39,17 @@ def texts(payload: Any, limits: LimitsSpec) -> tuple[list[str], bool]:
             raise LimitExceeded(
                 f"{where} has {len(text)} characters; the limit is {limits.max_text_chars}"
             )
+    if tokens_per_text is not None:
+        _check_token_budget(items, tokens_per_text, limits.max_text_tokens)
     return items, single
+
+
+def _check_token_budget(items: list[str], tokens_per_text: int, budget: int) -> None:
+    # A tokenizer makes at most one token per character, plus its two special tokens, so this
+    # bound needs no tokenizer and never lets through a request over the budget.
+    tokens = sum(min(len(text) + 2, tokens_per_text) for text in items)
+    if tokens > budget:
+        raise LimitExceeded(
+            f"these {len(items)} texts may take up to {tokens} tokens; the limit is {budget} "
+            "per request: send fewer or shorter texts per request"
+        )

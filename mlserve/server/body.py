@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
-from mlserve.errors import InputError, LimitExceeded, UnsupportedMediaType
+from mlserve.errors import ClientGone, InputError, LimitExceeded, UnsupportedMediaType
 
 # Bodies at least this big are parsed in a worker thread, so the event loop keeps answering
 # probes while a 100,000-row batch is parsed.
@@ -21,10 +21,13 @@ async def read_bytes(request: Request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise LimitExceeded(f"request body is {declared} bytes; the limit is {limit}")
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise LimitExceeded(f"request body is over the limit of {limit} bytes")
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise LimitExceeded(f"request body is over the limit of {limit} bytes")
+    except ClientDisconnect:  # gone, or closed by the server's body timeout
+        raise ClientGone("the client left before sending the whole body") from None
     return bytes(body)
 
 

@@ -18,11 +18,21 @@ from mlserve import wire
 from mlserve.errors import ManifestError
 from mlserve.logging import log_config
 from mlserve.manifest import Manifest, ServerSpec, load_manifest
+from mlserve.server.protocol import ConnectionLimits, GuardedHttpProtocol
 
 MANIFEST_ENV = wire.ENV_SERVE_MANIFEST
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
 OVERRIDES_ENV = wire.ENV_SERVE_OVERRIDES
 APP = "mlserve.server.run:app_from_env"
+PROTOCOL = "mlserve.server.protocol:GuardedHttpProtocol"
+# The command line's server options that each worker process must see too.
+WORKER_OVERRIDES = (
+    "api_key_env",
+    "shutdown_grace_s",
+    "header_timeout_s",
+    "body_timeout_s",
+    "max_connections",
+)
 
 
 def app_from_env() -> FastAPI:
@@ -31,7 +41,12 @@ def app_from_env() -> FastAPI:
     from mlserve.server.app import create_app
 
     overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
-    return create_app(with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides))
+    manifest = with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides)
+    spec = manifest.server
+    GuardedHttpProtocol.configure(
+        ConnectionLimits(spec.header_timeout_s, spec.body_timeout_s, spec.max_connections)
+    )
+    return create_app(manifest)
 
 
 def with_server(manifest: Manifest, **overrides: Any) -> Manifest:
@@ -60,9 +75,7 @@ def serve(manifest_path: str, manifest: Manifest) -> None:
     period), unload, exit 0."""
     spec = manifest.server
     os.environ[MANIFEST_ENV] = manifest_path
-    os.environ[OVERRIDES_ENV] = json.dumps(
-        {"api_key_env": spec.api_key_env, "shutdown_grace_s": spec.shutdown_grace_s}
-    )
+    os.environ[OVERRIDES_ENV] = json.dumps({name: getattr(spec, name) for name in WORKER_OVERRIDES})
     options: dict[str, Any] = {
         "factory": True,
         "host": spec.host,
@@ -70,6 +83,8 @@ def serve(manifest_path: str, manifest: Manifest) -> None:
         "log_config": log_config(spec.log_level, spec.log_format),
         "log_level": spec.log_level,
         "timeout_graceful_shutdown": spec.shutdown_grace_s,
+        "timeout_keep_alive": spec.keep_alive_s,
+        "http": PROTOCOL,
     }
     if spec.workers > 1:
         with _shared_metrics_dir():
