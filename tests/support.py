@@ -121,13 +121,21 @@ class ServedProcess:
 
 
 @contextmanager
-def serving_process(*args: str, timeout: float = 240) -> Iterator[ServedProcess]:
+def serving_process(
+    *args: str, timeout: float = 240, env: dict[str, str] | None = None
+) -> Iterator[ServedProcess]:
     """`mlserve serve ARGS` as a real process group on a free port, once it is ready."""
     port = free_port()
     command = [sys.executable, "-m", "mlserve", "serve", *args, "--port", str(port)]
     with tempfile.TemporaryFile("w+") as log:  # a pipe nobody reads would fill and block
         proc = subprocess.Popen(
-            command, stdout=log, stderr=log, text=True, cwd=ROOT, start_new_session=True
+            command,
+            stdout=log,
+            stderr=log,
+            text=True,
+            cwd=ROOT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         served = ServedProcess(f"http://127.0.0.1:{port}", proc, log)
         try:

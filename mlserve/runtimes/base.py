@@ -85,9 +85,12 @@ def classify_from_proba(proba: np.ndarray, labels: list[Any]) -> BatchPrediction
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    out: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    # Infinite logits (a model that overflowed) give NaN here, quietly: the inference core
+    # refuses non-finite outputs with an error that names the model.
+    with np.errstate(invalid="ignore", over="ignore"):
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        out: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
     return out
 
 

@@ -43,7 +43,10 @@ def render(request: Request, exc: MlserveError, headers: dict[str, str] | None =
 
 
 def is_v2(request: Request) -> bool:
-    path: str = request.scope.get("path", "")
+    """Whether the request went to a V2 route (by the route's template: `/v2/predict` is the
+    classic `/{version}/predict` of version v2), or to no route under /v2."""
+    route = request.scope.get("route")
+    path: str = getattr(route, "path", None) or request.scope.get("path", "")
     return path == wire.V2 or path.startswith(wire.V2 + "/")
 
 

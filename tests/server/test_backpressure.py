@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,9 +24,19 @@ def slow(tmp_path: Path) -> Path:
     return tmp_path
 
 
+V2_ROW = {
+    "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP64", "data": ROW["features"]}]
+}
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "is_v2"),
+    [("/predict", ROW, False), ("/v2/models/slow/infer", V2_ROW, True)],
+)
 def test_queue_overflow_is_503_with_retry_after(
-    slow: Path, serve_manifest: Callable[..., str]
+    slow: Path, serve_manifest: Callable[..., str], route: str, body: dict[str, Any], is_v2: bool
 ) -> None:
+    """The same Retry-After on both protocols (V2's 503s had none)."""
     url = serve_manifest(
         write_manifest(
             slow,
@@ -38,15 +49,18 @@ models:
     )
     with ThreadPoolExecutor(8) as pool:
         statuses = list(
-            pool.map(lambda _: httpx.post(url + "/predict", json=ROW, timeout=30), range(8))
+            pool.map(lambda _: httpx.post(url + route, json=body, timeout=30), range(8))
         )
     codes = sorted(r.status_code for r in statuses)
     assert 503 in codes
     assert 200 in codes
     overloaded = next(r for r in statuses if r.status_code == 503)
-    assert overloaded.json()["error"] == "overloaded"
+    if is_v2:
+        assert "queued" in overloaded.json()["error"]
+    else:
+        assert overloaded.json()["error"] == "overloaded"
     assert int(overloaded.headers["retry-after"]) >= 1
-    assert httpx.post(url + "/predict", json=ROW, timeout=30).status_code == 200  # recovered
+    assert httpx.post(url + route, json=body, timeout=30).status_code == 200  # recovered
 
 
 def test_timeout_is_504_and_frees_its_queue_slot(

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import httpx
 import numpy as np
+import orjson
 import pytest
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
+
+from tests.support import write_manifest
 
 IRIS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32)
 
@@ -151,3 +157,140 @@ def test_v2_errors(server_url: str, path: str, body: object, status: int, needle
 def test_unknown_model_raises_in_the_client(client: triton.InferenceServerClient) -> None:
     with pytest.raises(InferenceServerException, match="unknown model"):
         client.get_model_metadata("nope")
+
+
+HOSTILE_BODIES = [
+    {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "UINT8", "data": [300, 1, 2, 3]}]},
+    {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "INT8", "data": [1000, 1, 2, 3]}]},
+    {"inputs": [{"name": "input", "shape": [2**62, 4], "datatype": "FP32", "data": []}]},
+    {"inputs": [{"name": "input", "shape": [True, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]},
+    {
+        "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+        "parameters": 7,
+    },
+    {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [1, 4],
+                "datatype": "FP32",
+                "data": [1, 2, 3, 4],
+                "parameters": [],
+            }
+        ]
+    },
+    {
+        "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+        "outputs": [{"name": 3}],
+    },
+    {
+        "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+        "outputs": [{"name": "label", "parameters": "x"}],
+    },
+    {
+        "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+        "id": 42,
+    },
+    {
+        "inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}],
+        "outputs": ["label"],
+    },
+    {
+        "inputs": [
+            {
+                "name": "input",
+                "shape": [1, 4],
+                "datatype": "FP32",
+                "parameters": {"binary_data_size": -4},
+            }
+        ]
+    },
+    {"inputs": [{"name": "nope", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}]},
+    {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}] * 2},
+]
+
+
+def test_hostile_v2_bodies_are_4xx_and_keep_the_connection(live_server: str) -> None:
+    """Each was a 500 (closing the keep-alive connection, so the client's next pooled request
+    failed too) or silently accepted."""
+    good = {
+        "inputs": [
+            {"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}
+        ]
+    }
+    with httpx.Client(base_url=live_server, limits=httpx.Limits(max_connections=1)) as client:
+        for body in HOSTILE_BODIES:
+            response = client.post("/v2/models/iris/infer", json=body)
+            assert 400 <= response.status_code < 500, (body, response.text)
+            assert set(response.json()) == {"error"}, response.text
+            assert response.headers.get("connection") != "close"
+            assert client.post("/v2/models/iris/infer", json=good).status_code == 200
+
+
+def test_unknown_and_duplicate_tensor_names_are_named(live_server: str) -> None:
+    unknown = httpx.post(live_server + "/v2/models/iris/infer", json=HOSTILE_BODIES[-2])
+    assert unknown.status_code == 400
+    assert unknown.json()["error"] == "unknown input tensor 'nope'; model 'iris' takes input"
+    twice = httpx.post(live_server + "/v2/models/iris/infer", json=HOSTILE_BODIES[-1])
+    assert twice.json()["error"] == "input 'input' appears twice"
+    named = {
+        "inputs": [
+            {"name": "age", "shape": [1], "datatype": "INT64", "data": [42]},
+            {"name": "income", "shape": [1], "datatype": "FP64", "data": [52000]},
+        ]
+    }
+    missing = httpx.post(live_server + "/v2/models/credit/infer", json=named)
+    assert missing.json()["error"] == "missing input tensor 'credit_score'"
+
+
+def test_per_output_binary_false_overrides_binary_data_output(live_server: str) -> None:
+    body = {
+        "id": "r1",
+        "parameters": {"binary_data_output": True},
+        "inputs": [
+            {"name": "input", "shape": [1, 4], "datatype": "FP64", "data": [5.1, 3.5, 1.4, 0.2]}
+        ],
+        "outputs": [
+            {"name": "label", "parameters": {"binary_data": False}},
+            {"name": "confidence"},
+        ],
+    }
+    response = httpx.post(live_server + "/v2/models/iris/infer", json=body)
+    assert response.status_code == 200
+    header_length = int(response.headers["inference-header-content-length"])
+    header = orjson.loads(response.content[:header_length])
+    outputs = {o["name"]: o for o in header["outputs"]}
+    assert outputs["label"]["data"] == ["setosa"]  # JSON, as its own flag says
+    assert "data" not in outputs["confidence"]  # binary, as the request says
+    assert outputs["confidence"]["parameters"]["binary_data_size"] == 8
+    assert len(response.content) == header_length + 8
+    assert header["id"] == "r1"
+
+
+def test_v2_server_metadata_answers_with_a_trailing_slash(live_server: str) -> None:
+    """The official spec writes the route as /v2/."""
+    assert httpx.get(live_server + "/v2/").json()["name"] == "mlserve"
+
+
+def test_a_lazy_model_is_not_ready_until_used_and_never_a_5xx(
+    samples: Path, tmp_path: Path, serve_manifest: Callable[..., str]
+) -> None:
+    url = serve_manifest(
+        write_manifest(
+            tmp_path,
+            f"""
+models:
+  - {{name: later, runtime: sklearn, path: {samples / "iris-v1.joblib"}, load: lazy}}
+""",
+        )
+    )
+    client = triton.InferenceServerClient(url.removeprefix("http://"))
+    waiting = httpx.get(url + "/v2/models/later/ready")
+    assert waiting.status_code == 400  # as Triton answers; tritonclient reads the status
+    assert waiting.json() == {"name": "later", "ready": False}
+    assert not client.is_model_ready("later")
+    tensor = triton.InferInput("input", [1, 4], "FP64")
+    tensor.set_data_from_numpy(IRIS[:1].astype(np.float64))
+    client.infer("later", [tensor])
+    assert client.is_model_ready("later")
+    assert httpx.get(url + "/v2/models/nope/ready").status_code == 404
