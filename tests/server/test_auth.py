@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import run_cli
+from tests.support import run_cli, write_manifest
 
 KEYS = "old-key-123,new-key-456"
 OPEN = {
@@ -116,3 +116,39 @@ def test_serve_refuses_to_start_without_the_keys(sample_manifest: Path) -> None:
     result = run_cli("serve", str(sample_manifest), "--api-key-env", "NO_SUCH_VARIABLE_XYZ")
     assert result.code == 1
     assert "$NO_SUCH_VARIABLE_XYZ" in result.stderr
+
+
+def test_ready_hides_folders_and_digests_from_callers_without_a_key(
+    samples: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    serve_manifest: Callable[..., str],
+) -> None:
+    """/ready is open to probes; its failure reasons showed absolute paths and hashes."""
+    monkeypatch.setenv("TEST_MLSERVE_KEYS", KEYS)
+    model = samples / "iris-v1.joblib"
+    url = serve_manifest(
+        write_manifest(
+            tmp_path,
+            f"""
+server: {{api_key_env: TEST_MLSERVE_KEYS}}
+models:
+  - {{name: iris, runtime: sklearn, path: {model}}}
+  - {{name: pinned, runtime: sklearn, path: {model}, sha256: "{"0" * 64}"}}
+""",
+        )
+    )
+
+    def reason(headers: dict[str, str]) -> str:
+        models = httpx.get(url + "/ready", headers=headers).json()["models"]
+        text: str = next(m for m in models if m["model"] == "pinned")["reason"]
+        return text
+
+    public = reason({})
+    assert "sha256 mismatch for iris-v1.joblib" in public
+    assert str(samples) not in public
+    assert "0" * 64 not in public
+    full = reason({"X-API-Key": "new-key-456"})
+    assert str(model) in full
+    assert "0" * 64 in full
+    assert reason({"X-API-Key": "wrong"}) == public

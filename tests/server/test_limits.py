@@ -23,7 +23,8 @@ def tight(samples: Path, tmp_path: Path, serve_manifest: Callable[..., str]) -> 
             f"""
 server:
   limits: {{max_body_bytes: 4000, max_batch_rows: 10, max_features: 5, max_texts: 3,
-           max_text_chars: 50, max_image_bytes: 2000, max_image_pixels: 1000}}
+           max_text_chars: 50, max_text_tokens: 100, max_image_bytes: 2000,
+           max_image_pixels: 1000}}
 models:
   - {{name: iris, runtime: sklearn, path: {samples / "iris-v2.joblib"}}}
   - {{name: digits, runtime: torch, path: {samples / "digits.pt2"}, input: image,
@@ -56,6 +57,11 @@ def png(size: int) -> bytes:
         ("/models/iris/predict", {"features": [1.5] * 2000}, "the limit is 4000"),
         ("/models/sentiment/classify", {"texts": ["a", "b", "c", "d"]}, "4 texts"),
         ("/models/sentiment/classify", {"text": "x" * 51}, "51 characters; the limit is 50"),
+        (
+            "/models/sentiment/classify",
+            {"texts": ["long " * 9, "long " * 9, "long " * 9]},
+            "may take up to 141 tokens; the limit is 100",
+        ),
         (
             "/models/digits/predict/image",
             {"image_base64": base64.b64encode(png(40)).decode()},

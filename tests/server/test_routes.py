@@ -218,3 +218,43 @@ def test_request_id_is_echoed(server_url: str) -> None:
     response = httpx.get(server_url + "/health", headers={"X-Request-ID": "abc-123"})
     # Ray Serve's proxy repeats the header ("abc-123, abc-123"); the id is the same.
     assert response.headers.get_list("x-request-id") == ["abc-123"]
+
+
+def test_seed_routes_reach_the_default_model_of_their_kind(server_url: str) -> None:
+    """The seed's `POST /classify {"text": ...}` went to iris (tabular) and failed."""
+    body = post(server_url, "/classify", {"text": "I loved this film"}).json()
+    assert (body["model"], body["text"], body["label"]) == (
+        "sentiment",
+        "I loved this film",
+        "positive",
+    )
+    assert body["prediction"] == body["label"]
+    assert body["confidence"] > 0.5
+    batch = post(server_url, "/classify", {"texts": ["I loved this film", "a dull, tedious mess"]})
+    rows = batch.json()["predictions"]
+    assert [(r["text"], r["label"]) for r in rows] == [
+        ("I loved this film", "positive"),
+        ("a dull, tedious mess", "negative"),
+    ]
+    assert post(server_url, "/predict", {"features": SETOSA}).json()["model"] == "iris"
+
+
+def test_finite_inputs_that_overflow_a_model_are_a_500_naming_it(server_url: str) -> None:
+    """Was a 200 with `confidence: null` and an arbitrary label."""
+    response = post(server_url, "/models/iris-torch/predict", {"features": [1e38] * 4})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "inference_failed"
+    assert "iris-torch:v1 produced NaN or infinite output" in body["message"]
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+def test_named_feature_rows_get_the_float32_range_check(server_url: str) -> None:
+    row = {"age": 42, "income": 1e39, "credit_score": 710}
+    for path, body in (
+        ("/models/credit/predict", row),
+        ("/models/credit/predict/batch", {"inputs": [row]}),
+    ):
+        response = post(server_url, path, body)
+        assert response.status_code == 400, response.text
+        assert "1e+39 is out of range" in response.json()["message"]
