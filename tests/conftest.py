@@ -17,6 +17,16 @@ os.environ.pop("MLSERVE_URL", None)
 os.environ.pop("MLSERVE_API_KEY", None)
 
 
+SERVER_FIXTURES = {"live_server", "server_url", "serve_manifest", "cli"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that starts a server or runs the CLI is end to end, whatever its module says."""
+    for item in items:
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     """The sample models, built where the README's serve command builds them. Built once:

@@ -11,6 +11,8 @@ from mlserve.batching import AdaptiveBatcher
 from mlserve.errors import ClientGone, Overloaded
 from mlserve.runtimes.base import Batch, BatchPrediction
 
+pytestmark = pytest.mark.unit
+
 
 class Doubler:
     """A real (if tiny) model: doubles each row's first value; rows < 0 make it raise."""

@@ -12,6 +12,8 @@ import pytest
 from mlserve.integrity import file_sha256, tree_sha256, verify
 from tests.support import write_manifest
 
+pytestmark = pytest.mark.unit
+
 
 def test_verify_files_and_folders(tmp_path: Path) -> None:
     target = tmp_path / "m.bin"

@@ -10,6 +10,8 @@ from mlserve.errors import ManifestError
 from mlserve.manifest import load_manifest
 from tests.support import write_manifest
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:

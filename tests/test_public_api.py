@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import types
 
+import pytest
+
 import mlserve
+
+pytestmark = pytest.mark.unit
 
 
 def test_all_names_resolve_and_are_sorted() -> None:

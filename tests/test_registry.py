@@ -14,6 +14,8 @@ from mlserve.registry import ModelRegistry
 from mlserve.runtimes.sklearn import SklearnRuntime
 from tests.support import write_manifest
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def folder(tmp_path: Path, samples: Path) -> Path:

@@ -75,3 +75,17 @@ def test_predict_image_that_is_not_an_image(live_server: str, tmp_path: Path) ->
     result = run_cli("predict", "--model", "digits", "--image", str(fake), "--url", live_server)
     assert result.code == 1
     assert "not an image" in result.stderr
+
+
+def test_classify_without_model_reaches_the_text_model(
+    live_server: str, sample_manifest: Path
+) -> None:
+    """The tool's headline usage failed on the sample manifest: "model 'iris' takes tabular
+    input" (the default model is iris; classify now goes to the default text model)."""
+    remote = run_cli("classify", "I loved this film", "--url", live_server)
+    local = run_cli("classify", "I loved this film", "--local", "--manifest", str(sample_manifest))
+    assert remote.code == 0, remote.stderr
+    assert local.code == 0, local.stderr
+    answer = json.loads(remote.stdout)
+    assert (answer["model"], answer["label"]) == ("sentiment", "positive")
+    assert json.loads(local.stdout) == answer

@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.models import slow_classifier
 from tests.support import serving_process, write_manifest
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 
 def test_serve_answers_and_exits_0_on_sigterm(sample_manifest: Path) -> None:
     with serving_process(str(sample_manifest), "--log-level", "info") as served:

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.support import serving_process
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CALLS = [
     ("/predict", {"features": [5.1, 3.5, 1.4, 0.2]}),

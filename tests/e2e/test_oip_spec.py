@@ -19,7 +19,7 @@ from mlserve.manifest import load_manifest
 SPEC = Path(__file__).parent / "oip" / "open_inference_rest.yaml"
 CHECKS = [not_a_server_error, response_schema_conformance]
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 def spec_for(name: str, version: str) -> dict[str, Any]:

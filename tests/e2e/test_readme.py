@@ -13,6 +13,8 @@ import pytest
 
 from tests.support import ROOT
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 README = (ROOT / "README.md").read_text()
 
 

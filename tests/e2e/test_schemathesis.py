@@ -6,6 +6,7 @@ is driven with hypothesis directly.)"""
 
 from __future__ import annotations
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
@@ -14,6 +15,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHECKS = [
     not_a_server_error,

@@ -14,6 +14,8 @@ from mlserve.inputs.image import decode, image_bytes, open_image, preprocess
 from mlserve.manifest import LimitsSpec, ModelSpec, PreprocessSpec
 from mlserve.runtimes.base import RuntimeInfo
 
+pytestmark = pytest.mark.unit
+
 LIMITS = LimitsSpec()
 INFO = RuntimeInfo(
     framework="torch",

@@ -9,6 +9,8 @@ from mlserve.errors import InputError, LimitExceeded, SchemaViolation
 from mlserve.inputs.tabular import batch_rows, single_row
 from mlserve.manifest import FeatureSpec, LimitsSpec
 
+pytestmark = pytest.mark.unit
+
 LIMITS = LimitsSpec()
 CREDIT = [
     FeatureSpec(name="age", type="int", min=18, max=100),

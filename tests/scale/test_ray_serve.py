@@ -20,6 +20,8 @@ import pytest
 
 from tests.support import free_port, run_cli, serving_process, write_manifest
 
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
 ray = pytest.importorskip("ray", reason="the ray backend needs mlserve[ray]")
 ROW = {"features": [6.7, 3.0, 5.2, 2.3]}
 

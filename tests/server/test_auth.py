@@ -152,3 +152,11 @@ models:
     assert str(model) in full
     assert "0" * 64 in full
     assert reason({"X-API-Key": "wrong"}) == public
+
+
+def test_the_spec_declares_its_security_schemes(secured: str) -> None:
+    spec = httpx.get(secured + "/openapi.json").json()
+    assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKey"}
+    assert spec["paths"]["/predict"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
+    assert "401" in spec["paths"]["/v2/models/{name}/infer"]["post"]["responses"]
+    assert "security" not in spec["paths"]["/health"]["get"]
