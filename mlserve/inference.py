@@ -26,6 +26,7 @@ from mlserve.context import current_request_id, note_model
 from mlserve.errors import InferenceFailed, InferenceTimeout, InputError, MlserveError
 from mlserve.inputs import tabular, text
 from mlserve.manifest import Manifest, ModelSpec
+from mlserve.offload import off_loop
 from mlserve.registry import ModelEntry, ModelRegistry
 from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
 
@@ -143,7 +144,7 @@ class InferenceCore:
         info = runtime.describe()
         _check_kind(entry, info, KIND_OF_OPERATION[operation])
         if operation == "predict_image" or _rows_in(payload) >= OFF_LOOP_ROWS:
-            batch, single = await asyncio.to_thread(self._decode, operation, payload, entry, info)
+            batch, single = await off_loop(self._decode, operation, payload, entry, info)
         else:
             batch, single = self._decode(operation, payload, entry, info)
         return await self._answer(entry, batch, single, operation, started, is_gone)
@@ -171,7 +172,7 @@ class InferenceCore:
         else:
             _check_kind(entry, info, "tabular")
             payload = {"inputs": inputs}
-        batch, _ = await asyncio.to_thread(self._decode, operation, payload, entry, info)
+        batch, _ = await off_loop(self._decode, operation, payload, entry, info)
         return await self._answer(entry, batch, False, operation, started, is_gone)
 
     async def _answer(

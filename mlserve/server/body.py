@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
 
 from mlserve.errors import ClientGone, InputError, LimitExceeded, UnsupportedMediaType
+from mlserve.offload import off_loop
 
 # Bodies at least this big are parsed in a worker thread, so the event loop keeps answering
 # probes while a 100,000-row batch is parsed.
@@ -40,7 +40,7 @@ async def read_json(request: Request, limit: int) -> Any:
         raise InputError("empty request body; send a JSON object (see /docs)")
     try:
         if len(body) >= OFF_LOOP_BYTES:
-            return await asyncio.to_thread(orjson.loads, body)
+            return await off_loop(orjson.loads, body)
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc}") from None

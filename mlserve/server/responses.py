@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+
+from mlserve.answers import Answer
+from mlserve.inference import OFF_LOOP_ROWS
+from mlserve.offload import off_loop
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -13,3 +17,16 @@ _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 class FastJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=_OPTIONS)
+
+
+async def answer_response(answer: Answer) -> Response:
+    """The answer as JSON. A big one (100,000 rows: about 0.3 s of building and encoding) is
+    built in a worker thread, so that the event loop keeps answering probes meanwhile."""
+    if len(answer.result) < OFF_LOOP_ROWS:
+        return FastJSONResponse(answer.body())
+    content = await off_loop(_encode, answer)
+    return Response(content, media_type="application/json")
+
+
+def _encode(answer: Answer) -> bytes:
+    return orjson.dumps(answer.body(), option=_OPTIONS)

@@ -33,7 +33,7 @@ from mlserve.schemas import (
 )
 from mlserve.server.auth import has_valid_key
 from mlserve.server.body import read_json
-from mlserve.server.responses import FastJSONResponse
+from mlserve.server.responses import FastJSONResponse, answer_response
 
 # operation -> (request body docs, response model)
 OPERATIONS: dict[Operation, tuple[dict[str, Any], Any]] = {
@@ -73,10 +73,10 @@ async def read_payload(request: Request, operation: Operation) -> Any:
 def make_endpoint(operation: Operation, path_params: list[str]) -> Endpoint:
     async def endpoint(request: Request, **path: str) -> Response:
         payload = await read_payload(request, operation)
-        body = await core_of(request).run(
+        answer = await core_of(request).predict(
             operation, payload, path.get("name"), path.get("version"), request.is_disconnected
         )
-        return FastJSONResponse(body)
+        return await answer_response(answer)
 
     params = [
         inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request)

@@ -10,7 +10,6 @@ Errors are `{"error": message}` with mlserve's status codes (the one renderer in
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from typing import Any
@@ -23,6 +22,7 @@ from starlette.responses import Response
 from mlserve import wire
 from mlserve._version import __version__
 from mlserve.errors import InputError, SchemaViolation
+from mlserve.offload import off_loop
 from mlserve.registry import ModelEntry
 from mlserve.runtimes.base import BatchPrediction, RuntimeInfo
 from mlserve.schemas import v2_docs
@@ -200,7 +200,7 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     raw = await read_bytes(request, core.limits.max_body_bytes)
     header = request.headers.get(HEADER)
     if len(raw) >= OFF_LOOP_BYTES:  # keep the event loop free for probes while parsing
-        parsed = await asyncio.to_thread(parse_request, raw, header)
+        parsed = await off_loop(parse_request, raw, header)
     else:
         parsed = parse_request(raw, header)
     entry = await core.ready_model(name, version)

@@ -77,6 +77,9 @@ def test_every_curl_example_answers_json_without_error(
 
 def test_ci_runs_the_readme_test_command() -> None:
     test_command = next(
-        line for line in block_after("Install and run the tests").splitlines() if "pytest" in line
+        line
+        for line in block_after("Install and run the tests").splitlines()
+        if "scripts/test" in line
     )
     assert test_command in (ROOT / ".ci" / "run").read_text()
+    assert "pytest" in (ROOT / "scripts" / "test").read_text()
