@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,10 +29,10 @@ from mlserve.manifest import Manifest, ModelSpec
 from mlserve.offload import off_loop
 from mlserve.registry import ModelEntry, ModelRegistry
 from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
+from mlserve.wire import Operation
 
 log = logging.getLogger("mlserve.predict")
 
-Operation = Literal["predict", "predict_batch", "classify", "predict_image"]
 KIND_OF_OPERATION: dict[Operation, str] = {
     "predict": "tabular",
     "predict_batch": "tabular",

@@ -20,9 +20,10 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def _workers() -> int:
-    return int(os.environ.get("MLSERVE_OFFLOAD_THREADS", "0")) or max(
-        1, len(os.sched_getaffinity(0)) - 1
-    )
+    # One core stays for the event loop (measured on 2 cores: /health p99 69 ms under image
+    # and batch load with one offload thread, 85 ms with two, 200 ms with asyncio's default
+    # pool of six).
+    return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 async def off_loop(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -24,3 +25,30 @@ def test_ruff_lint_and_format() -> None:
 def test_mypy_strict() -> None:
     result = run("mypy", "mlserve")
     assert result.returncode == 0, result.stdout
+
+
+PACKAGE = ROOT / "mlserve"
+
+
+def test_only_the_inference_core_touches_the_registry() -> None:
+    """Routes, V2, the CLI and the Ray backend go through the core's public surface."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in ("inference.py", "registry.py"):
+            continue
+        text = path.read_text()
+        assert "ModelRegistry" not in text, path
+        assert "_registry" not in text, path
+        assert "core.registry" not in text, path
+
+
+def test_routes_and_environment_variables_are_written_once() -> None:
+    literal = re.compile(
+        r"""["'](/predict|/classify|/health|/ready|/v2\b|/model/info|/metrics|/docs|MLSERVE_[A-Z_]+)"""
+    )
+    offenders = [
+        f"{path.relative_to(ROOT)}: {match.group(0)}"
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "wire.py"
+        for match in literal.finditer(path.read_text())
+    ]
+    assert offenders == []

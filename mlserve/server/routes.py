@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mlserve import wire
-from mlserve.inference import InferenceCore, Operation
+from mlserve.inference import InferenceCore
 from mlserve.schemas import (
     PREDICTION_ERRORS,
     BatchOut,
@@ -34,6 +34,7 @@ from mlserve.schemas import (
 from mlserve.server.auth import has_valid_key
 from mlserve.server.body import read_json
 from mlserve.server.responses import FastJSONResponse, answer_response
+from mlserve.wire import Operation
 
 # operation -> (request body docs, response model)
 OPERATIONS: dict[Operation, tuple[dict[str, Any], Any]] = {
@@ -145,7 +146,7 @@ def status_router() -> APIRouter:
             {200: {"model": ModelsInfo}},
         ),
         (
-            "/models/{name}",
+            wire.MODEL_PREFIX,
             one_model,
             "one model's versions",
             {200: {"model": ModelsInfo}, **errors(404)},

@@ -210,19 +210,20 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
 
 
 def v2_router() -> APIRouter:
-    router = APIRouter(prefix=wire.V2, tags=["open inference protocol (v2)"])
+    router = APIRouter(tags=["open inference protocol (v2)"])
     docs = v2_docs()
-    router.add_api_route("", server_metadata, methods=["GET"], **docs["server_metadata"])
-    router.add_api_route("/", server_metadata, methods=["GET"], include_in_schema=False)
-    router.add_api_route("/health/live", live, methods=["GET"], **docs["live"])
-    router.add_api_route("/health/ready", ready, methods=["GET"], **docs["ready"])
+    router.add_api_route(wire.V2, server_metadata, methods=["GET"], **docs["server_metadata"])
+    # The official spec writes the server metadata route with a trailing slash.
+    router.add_api_route(wire.V2 + "/", server_metadata, methods=["GET"], include_in_schema=False)
+    router.add_api_route(wire.V2_LIVE, live, methods=["GET"], **docs["live"])
+    router.add_api_route(wire.V2_READY, ready, methods=["GET"], **docs["ready"])
     for prefix, versioned in (
-        ("/models/{name}", False),
-        ("/models/{name}/versions/{version}", True),
+        (wire.V2 + wire.MODEL_PREFIX, False),
+        (wire.V2 + wire.MODEL_VERSION_PREFIX, True),
     ):
         for suffix, handler, method, key in (
             ("", model_metadata, "GET", "model_metadata"),
-            ("/ready", model_ready, "GET", "model_ready"),
+            (wire.READY, model_ready, "GET", "model_ready"),
             ("/infer", infer, "POST", "infer"),
         ):
             route_docs = docs[key]
