@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import httpx
 import pytest
@@ -220,7 +221,7 @@ def test_request_id_is_echoed(server_url: str) -> None:
     assert response.headers.get_list("x-request-id") == ["abc-123"]
 
 
-def test_seed_routes_reach_the_default_model_of_their_kind(server_url: str) -> None:
+def test_seed_routes_reach_the_default_model_of_their_kind(server_url: str, samples: Path) -> None:
     """The seed's `POST /classify {"text": ...}` went to iris (tabular) and failed."""
     body = post(server_url, "/classify", {"text": "I loved this film"}).json()
     assert (body["model"], body["text"], body["label"]) == (
@@ -237,6 +238,9 @@ def test_seed_routes_reach_the_default_model_of_their_kind(server_url: str) -> N
         ("a dull, tedious mess", "negative"),
     ]
     assert post(server_url, "/predict", {"features": SETOSA}).json()["model"] == "iris"
+    digit = (samples / "digits" / "7.png").read_bytes()
+    image = httpx.post(server_url + "/predict/image", files={"file": ("7.png", digit)}, timeout=30)
+    assert (image.json()["model"], image.json()["prediction"]) == ("digits", 7)
 
 
 def test_finite_inputs_that_overflow_a_model_are_a_500_naming_it(server_url: str) -> None:
