@@ -17,7 +17,11 @@ code, so both front doors report a failure the same way. This module imports no 
     ├── InferenceFailed                (500, exit 1)  the model raised; details stay in the log
     ├── InternalError                  (500, exit 1)  a bug; details stay in the log
     ├── ClientGone                     (499, exit 1)  the caller left before the model ran
-    └── ServerUnreachable              (503, exit 3)  the CLI could not reach the server
+    ├── UsageError                     (  -, exit 2)  the command line is wrong
+    ├── ServerUnreachable              (503, exit 3)  the client could not reach the server
+    │   ├── ServerTimeout              (504, exit 3)  no complete answer within --timeout
+    │   └── UnexpectedAnswer           (502, exit 3)  the answer is not mlserve's API
+    └── CouldNotStart                  (  -, exit 4)  `serve` could not start (port in use)
 """
 
 from __future__ import annotations
@@ -114,10 +118,36 @@ class ClientGone(MlserveError):
     code = "client_closed_request"
 
 
+class Unavailable(ModelNotReady):
+    """A 503 from something that is not mlserve (a proxy, a load balancer): worth a retry."""
+
+    code = "unavailable"
+
+
+class UsageError(MlserveError):
+    exit_code = 2
+    code = "usage"
+
+
 class ServerUnreachable(MlserveError):
     http_status = 503
     exit_code = 3
     code = "unreachable"
+
+
+class ServerTimeout(ServerUnreachable):
+    http_status = 504
+    code = "client_timeout"
+
+
+class UnexpectedAnswer(ServerUnreachable):
+    http_status = 502
+    code = "unexpected_answer"
+
+
+class CouldNotStart(MlserveError):
+    exit_code = 4
+    code = "could_not_start"
 
 
 _BY_CODE: dict[str, type[MlserveError]] = {
@@ -139,10 +169,24 @@ _BY_CODE: dict[str, type[MlserveError]] = {
 }
 
 
+_BY_STATUS: dict[int, type[MlserveError]] = {
+    400: InputError,
+    401: Unauthorized,
+    404: ModelNotFound,
+    413: LimitExceeded,
+    415: UnsupportedMediaType,
+    422: SchemaViolation,
+    502: Unavailable,
+    503: Unavailable,
+    504: InferenceTimeout,
+}
+
+
 def error_from_body(status: int, body: Any) -> MlserveError:
     """Rebuild the server's error on the client side, so remote and --local raise alike."""
     if isinstance(body, dict) and isinstance(body.get("message"), str):
-        cls = _BY_CODE.get(str(body.get("error")), MlserveError)
+        cls = _BY_CODE.get(str(body.get("error")), _BY_STATUS.get(status, MlserveError))
         detail = {k: v for k, v in body.items() if k not in ("error", "message")}
         return cls(body["message"], **detail)
-    return MlserveError(f"server answered HTTP {status}: {str(body)[:200]}")
+    cls = _BY_STATUS.get(status, MlserveError)
+    return cls(f"server answered HTTP {status}: {str(body)[:200]}")

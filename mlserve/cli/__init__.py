@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from mlserve._version import __version__
 from mlserve.cli import batch, classify, info, predict, serve, validate
 
 app = typer.Typer(
@@ -16,6 +19,28 @@ app = typer.Typer(
 )
 for module in (serve, validate, predict, batch, classify, info):
     module.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mlserve {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_print_version,
+            is_eager=True,
+            help="Print mlserve's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Launch and query machine-learning model servers."""
 
 
 def main() -> None:

@@ -1,112 +1,221 @@
-"""`mlserve batch`: stream a file of rows through a model, chunk by chunk."""
+"""`mlserve batch`: stream a file of rows through a model, chunk by chunk, and never lose a row.
+
+Answers are written in input order, so the output is always a prefix of the input: after an
+error or Ctrl-C it holds every row answered before it, and `--resume` continues from there.
+"""
 
 from __future__ import annotations
 
-import os
+import re
 import sys
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal
+from typing import Annotated, Any
 
 import typer
 
 from mlserve.cli import options as opt
 from mlserve.cli.connect import connect
-from mlserve.cli.io import Chunk, InputFormat, ResultWriter, read_chunks
-from mlserve.cli.output import handles_errors
+from mlserve.cli.output import cli_message, error, handles_errors
+from mlserve.cli.readers import Chunk, CsvOptions, InputFormat, read_chunks
+from mlserve.cli.writers import OutputFile, OutputFormat, output_format
 from mlserve.client.base import Client
-from mlserve.errors import MlserveError
+from mlserve.errors import InputError, MlserveError
 
 IN_FLIGHT = 4  # remote chunks sent ahead while earlier answers are written
+_ROW = re.compile(r"\brow (\d+)\b")
 
 
 @handles_errors
 def batch(
     input_path: Annotated[
-        str, typer.Option("--input", help="CSV, JSON lines or .npy; '-' = stdin.")
+        str,
+        typer.Option("--input", "-i", help="CSV/TSV, JSON lines, .npy or .parquet; '-' = stdin."),
     ],
     input_format: Annotated[
         InputFormat | None,
         typer.Option("--format", help="Input format [from the extension, else sniffed]."),
     ] = None,
-    output_path: Annotated[
-        str, typer.Option("--output", help="Where results go; '-' = stdout.")
+    out: Annotated[
+        str, typer.Option("--out", help="Output file ('-' = stdout); written whole or resumable.")
     ] = "-",
-    output_format: Annotated[
-        Literal["jsonl", "csv"],
-        typer.Option("--output-format", help="JSON lines (one per row) or CSV."),
-    ] = "jsonl",
+    output: Annotated[
+        OutputFormat | None,
+        typer.Option("--output", "-o", help="Output format [from --out's extension, else jsonl]."),
+    ] = None,
+    delimiter: Annotated[
+        str | None,
+        typer.Option(help="CSV delimiter [tab for .tsv, else the first of , ; tab on line 1]."),
+    ] = None,
+    header: Annotated[
+        bool | None,
+        typer.Option(
+            "--header/--no-header",
+            help="Whether CSV line 1 names the columns [auto: when every cell is a word].",
+            show_default=False,
+        ),
+    ] = None,
+    old_output_format: Annotated[
+        OutputFormat | None,
+        typer.Option("--output-format", hidden=True, help="Deprecated: use -o/--output."),
+    ] = None,
     chunk_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per request.")] = 1000,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted --out file after its last row."),
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")
+    ] = False,
     model: opt.Model = None,
-    version: opt.Version = None,
+    model_version: opt.ModelVersion = None,
+    old_version: opt.OldVersion = None,
     url: opt.Url = opt.DEFAULT_URL,
     local: opt.Local = False,
     manifest: opt.ManifestPath = opt.DEFAULT_MANIFEST,
     api_key: opt.ApiKey = None,
+    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
+    retries: opt.Retries = opt.DEFAULT_RETRIES,
 ) -> None:
-    """Predict every row of a file; results stream out in input order."""
+    """Predict every row of a file; answers stream out in input order, one per row."""
+    version = opt.model_version(model_version, old_version)
+    if old_output_format is not None:
+        typer.echo("mlserve: --output-format is deprecated; use -o/--output", err=True)
+        output = output or old_output_format
     if input_path != "-" and not Path(input_path).is_file():
-        raise MlserveError(f"--input: no such file: {input_path}")
-    with ExitStack() as stack:
-        client = stack.enter_context(connect(url, local, manifest, api_key))
-        out: IO[bytes] = (
-            sys.stdout.buffer
-            if output_path == "-"
-            else stack.enter_context(open(output_path, "wb"))
+        raise InputError(f"--input: no such file: {input_path}")
+    if delimiter is not None and len(delimiter.encode().decode("unicode_escape")) != 1:
+        raise InputError(f"--delimiter must be one character, got {delimiter!r}")
+    csv_options = CsvOptions(
+        delimiter.encode().decode("unicode_escape") if delimiter else None, header
+    )
+    destination = OutputFile(out, output_format(out, output), resume=resume, input_path=input_path)
+    read = 0
+    client: Client | None = None
+    try:
+        with ExitStack() as stack:
+            client = stack.enter_context(connect(url, local, manifest, api_key, timeout, retries))
+            to_terminal = out == "-" and sys.stdout.isatty()
+            progress = stack.enter_context(_progress(input_path, quiet or to_terminal))
+            chunks = read_chunks(
+                input_path, input_format, chunk_size, csv_options, destination.kept_rows
+            )
+            for chunk, predictions in _answers_in_order(client, chunks, model, version, local):
+                destination.write(chunk.start, predictions)
+                read += len(predictions)
+                progress(len(predictions), chunk.bytes_read)
+    except MlserveError as exc:
+        destination.finish(complete=False)
+        error(cli_message(exc))
+        _report_stop(destination, out)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        destination.finish(complete=False)
+        _report_stop(destination, out)
+        raise typer.Exit(130) from None
+    destination.finish(complete=True)
+    _report(destination, read, client, quiet)
+
+
+def _report_stop(destination: OutputFile, out: str) -> None:
+    total = destination.kept_rows + destination.written
+    where = f" to {out}" if out != "-" else ""
+    resume = "; resume with --resume" if out != "-" else ""
+    typer.echo(f"mlserve: {total} rows written{where}{resume}", err=True)
+
+
+def _report(destination: OutputFile, read: int, client: Client | None, quiet: bool) -> None:
+    retried = getattr(client, "retried", 0)
+    kept = f" (after {destination.kept_rows} kept by --resume)" if destination.kept_rows else ""
+    if not quiet:
+        note = f"; {retried} requests retried" if retried else ""
+        typer.echo(
+            f"mlserve: {read} rows read, {destination.written} written{kept}{note}", err=True
         )
-        writer = ResultWriter(out, output_format)
-        total = os.path.getsize(input_path) if input_path != "-" else None
-        progress = stack.enter_context(_progress(total, quiet))
-        chunks = read_chunks(input_path, input_format, chunk_size)
-        for chunk, body in _predict_in_order(client, chunks, model, version, local):
-            writer.write(chunk.start, body["predictions"])
-            progress(len(chunk.rows), chunk.bytes_read)
+    if read != destination.written:
+        raise MlserveError(f"{read} rows read but {destination.written} written")
 
 
-def _predict_in_order(
-    client: Client, chunks: Any, model: str | None, version: str | None, local: bool
-) -> Any:
-    """Yield (chunk, answer) in input order, keeping a few remote requests in flight."""
+def _answers_in_order(
+    client: Client, chunks: Iterator[Chunk], model: str | None, version: str | None, local: bool
+) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
+    """(chunk, its answers) in input order, a few remote requests in flight. A chunk the
+    server refuses yields the answers of its rows before the bad one, then raises."""
 
-    def send(chunk: Chunk) -> dict[str, Any]:
+    def send(chunk: Chunk, stop: int | None = None) -> list[dict[str, Any]]:
+        if not chunk.rows[:stop]:
+            return []
+        body = client.run("predict_batch", chunk.payload(stop), model, version)
+        predictions: list[dict[str, Any]] = body["predictions"]
+        return predictions
+
+    def settle(
+        chunk: Chunk, future: Future[list[dict[str, Any]]]
+    ) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
         try:
-            return client.run("predict_batch", chunk.payload(), model, version)
+            predictions = future.result()
         except MlserveError as exc:
-            exc.message = f"rows {chunk.start}-{chunk.start + len(chunk.rows) - 1}: {exc.message}"
+            bad = _bad_row(exc, chunk)
+            if bad:  # answer the rows before the bad one, so a resume starts at it
+                yield chunk, send(chunk, bad)
+            exc.message = _absolute(exc.message, chunk)
             raise
+        yield chunk, predictions
+        if chunk.error is not None:
+            raise chunk.error
 
-    if local:  # one event loop in this process: one chunk at a time
-        for chunk in chunks:
-            yield chunk, send(chunk)
-        return
-    with ThreadPoolExecutor(IN_FLIGHT) as pool:
-        pending: deque[tuple[Chunk, Future[dict[str, Any]]]] = deque()
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(send, chunk)))
-            if len(pending) >= IN_FLIGHT:
-                done, future = pending.popleft()
-                yield done, future.result()
-        while pending:
-            done, future = pending.popleft()
-            yield done, future.result()
+    with ThreadPoolExecutor(1 if local else IN_FLIGHT) as pool:  # --local: one event loop
+        pending: deque[tuple[Chunk, Future[list[dict[str, Any]]]]] = deque()
+        try:
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(send, chunk)))
+                while pending and (len(pending) >= IN_FLIGHT or pending[0][1].done() or local):
+                    yield from settle(*pending.popleft())
+            while pending:
+                yield from settle(*pending.popleft())
+        finally:
+            for _, future in pending:
+                future.cancel()
 
 
-def _progress(total_bytes: int | None, quiet: bool) -> Any:
-    """A rich progress bar on a terminal's stderr; a no-op when piped or --quiet."""
-    from contextlib import contextmanager
+def _bad_row(exc: MlserveError, chunk: Chunk) -> int:
+    match = _ROW.search(exc.message)
+    if not isinstance(exc, InputError) or match is None:
+        return 0
+    return min(int(match.group(1)), len(chunk.rows))
 
-    @contextmanager
-    def silent() -> Any:
-        yield lambda rows, read: None
 
+def _absolute(message: str, chunk: Chunk) -> str:
+    """The server numbers rows within a request; users need the file's rows and lines."""
+    if _ROW.search(message):
+        return _ROW.sub(
+            lambda m: (
+                chunk.where(int(m.group(1))) if int(m.group(1)) < len(chunk.rows) else m.group(0)
+            ),
+            message,
+        )
+    last = len(chunk.rows) - 1
+    if last < 0:
+        return message
+    lines = f"lines {chunk.lines[0]}-{chunk.lines[last]}"
+    return f"rows {chunk.start}-{chunk.start + last} ({lines}): {message}"
+
+
+@contextmanager
+def _progress(input_path: str, quiet: bool) -> Iterator[Any]:
+    """A progress bar on a terminal's stderr; nothing when piped, --quiet, or when the
+    answers go to the same terminal (the bar would interleave with them)."""
     if quiet or not sys.stderr.isatty():
-        return silent()
+        yield lambda rows, read: None
+        return
     from mlserve.cli.progress import rows_progress
 
-    return rows_progress(total_bytes)
+    total = Path(input_path).stat().st_size if input_path != "-" else None
+    with rows_progress(total) as advance:
+        yield advance
 
 
 def register(app: typer.Typer) -> None:

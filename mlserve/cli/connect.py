@@ -10,16 +10,23 @@ from mlserve.client.base import Client
 
 
 @contextmanager
-def connect(url: str, local: bool, manifest: Path, api_key: str | None) -> Iterator[Client]:
+def connect(
+    url: str,
+    local: bool,
+    manifest: Path,
+    api_key: str | None,
+    timeout: float = 60.0,
+    retries: int = 5,
+) -> Iterator[Client]:
     """A client for the duration of one command, closed however the command ends."""
     if local:
         from mlserve.client.local import LocalClient  # the core, and later one framework
 
         client: Client = LocalClient(manifest)
     else:
-        from mlserve.client.remote import RemoteClient
+        from mlserve.client.remote import Client as RemoteClient
 
-        client = RemoteClient(url, api_key)
+        client = RemoteClient(url, api_key=api_key, timeout=timeout, retries=retries)
     try:
         yield client
     finally:

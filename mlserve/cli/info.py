@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import typer
 
 from mlserve.cli import options as opt
 from mlserve.cli.connect import connect
 from mlserve.cli.output import handles_errors, stdout_table, wants_json, write_json
+
+InfoFormat = Annotated[
+    Literal["auto", "json", "table", "wide"],
+    typer.Option(
+        "--output",
+        "-o",
+        help="auto: a compact table on a terminal (80 columns), JSON when piped; "
+        "wide: every column.",
+    ),
+]
+COMPACT = ["model", "version", "status", "runtime", "takes"]
+WIDE = [*COMPACT, "default", "device", "task", "labels", "reason"]
 
 
 @handles_errors
@@ -17,52 +29,51 @@ def info(
     local: opt.Local = False,
     manifest: opt.ManifestPath = opt.DEFAULT_MANIFEST,
     api_key: opt.ApiKey = None,
-    output: opt.OutputFormat = "auto",
+    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
+    retries: opt.Retries = opt.DEFAULT_RETRIES,
+    output: InfoFormat = "auto",
 ) -> None:
-    """List every model version: runtime, status, device, inputs, labels."""
-    with connect(url, local, manifest, api_key) as client:
+    """List every model version: status, runtime, what it takes (-o wide: device, labels...)."""
+    with connect(url, local, manifest, api_key, timeout, retries) as client:
         body = client.info()
-    if wants_json(output):
+    if output == "wide":
+        show_info(body, wide=True)
+    elif wants_json(output):
         write_json(body)
     else:
-        show_info(body)
+        show_info(body, wide=False)
 
 
-def show_info(body: dict[str, Any]) -> None:
+def show_info(body: dict[str, Any], *, wide: bool) -> None:
     """One row per model version; a replicas column when a backend runs several copies."""
-    replicas = any("replicas" in m for m in body["models"])
-    columns = [
-        "model",
-        "version",
-        "default",
-        "runtime",
-        "status",
-        "device",
-        "task",
-        "inputs",
-        "labels",
-    ] + (["replicas"] if replicas else [])
+    columns = WIDE if wide else COMPACT
+    if any("replicas" in m for m in body["models"]):
+        columns = [*columns, "replicas"]
     with stdout_table(f"default model: {body.get('default_model')}") as table:
         for column in columns:
-            table.add_column(column)
+            table.add_column(column, overflow="fold" if wide else "ellipsis")
         for m in body["models"]:
-            status = m["status"] if m["status"] != "failed" else f"failed: {m['reason']}"
-            inputs = ", ".join(f["name"] for f in m["inputs"]) if m.get("inputs") else _features(m)
-            cells = [
-                m["model"],
-                m["version"],
-                "yes" if m["default"] else "",
-                m["runtime"],
-                status,
-                m.get("device") or "",
-                m.get("task") or "",
-                inputs,
-                ", ".join(m.get("labels") or []),
-            ]
-            table.add_row(*cells, *([str(m.get("replicas", ""))] if replicas else []))
+            table.add_row(*(_cell(m, column) for column in columns))
 
 
-def _features(model: dict[str, Any]) -> str:
+def _cell(model: dict[str, Any], column: str) -> str:
+    value: Any
+    if column == "version":
+        value = model["version"] + (" *" if model.get("default") else "")
+    elif column == "takes":
+        value = _takes(model)
+    elif column == "default":
+        value = "yes" if model.get("default") else ""
+    elif column == "labels":
+        value = ", ".join(model.get("labels") or [])
+    else:
+        value = model.get(column)
+    return "" if value is None else str(value)
+
+
+def _takes(model: dict[str, Any]) -> str:
+    if model.get("inputs"):
+        return ", ".join(f["name"] for f in model["inputs"])
     if model.get("n_features"):
         return f"{model['n_features']} features"
     return str(model.get("input_kind") or "")

@@ -12,9 +12,23 @@ import typer
 
 from mlserve.cli import options as opt
 from mlserve.cli.connect import connect
-from mlserve.cli.output import fail_usage, handles_errors, show_prediction, wants_json, write_json
+from mlserve.cli.output import (
+    fail_usage,
+    handles_errors,
+    keep_top,
+    show_prediction,
+    wants_json,
+    write_json,
+)
 from mlserve.client.base import Operation
 from mlserve.errors import InputError
+
+TopK = Annotated[
+    int | None,
+    typer.Option(
+        "--top-k", min=1, help="Show only the K most probable labels.", show_default=False
+    ),
+]
 
 
 @handles_errors
@@ -39,14 +53,19 @@ def predict(
         ),
     ] = None,
     model: opt.Model = None,
-    version: opt.Version = None,
+    model_version: opt.ModelVersion = None,
+    old_version: opt.OldVersion = None,
     url: opt.Url = opt.DEFAULT_URL,
     local: opt.Local = False,
     manifest: opt.ManifestPath = opt.DEFAULT_MANIFEST,
     api_key: opt.ApiKey = None,
+    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
+    retries: opt.Retries = opt.DEFAULT_RETRIES,
     output: opt.OutputFormat = "auto",
+    top_k: TopK = None,
 ) -> None:
     """Predict one row (or one image) with a model."""
+    version = opt.model_version(model_version, old_version)
     given = [x for x in (features, json_body, image) if x is not None]
     if source is not None and source != "-":
         raise fail_usage(f"unexpected argument {source!r}; use --features, --json, --image or -")
@@ -61,8 +80,8 @@ def predict(
         payload = parse_json(json_body if json_body is not None else sys.stdin.read())
     else:
         raise fail_usage("nothing to predict: give --features, --json, --image or pipe JSON")
-    with connect(url, local, manifest, api_key) as client:
-        body = client.run(operation, payload, model, version)
+    with connect(url, local, manifest, api_key, timeout, retries) as client:
+        body = keep_top(client.run(operation, payload, model, version), top_k)
     if wants_json(output):
         write_json(body)
     else:
@@ -80,6 +99,8 @@ def parse_features(text: str) -> list[float]:
 
 
 def parse_json(text: str) -> Any:
+    if not text.strip():
+        raise InputError("nothing to predict: the input is empty (give --features, --json or -)")
     try:
         payload = orjson.loads(text)
     except orjson.JSONDecodeError as exc:

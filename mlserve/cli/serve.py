@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
 from mlserve.cli.output import handles_errors
-from mlserve.errors import MlserveError
+from mlserve.errors import CouldNotStart, MlserveError
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["text", "json"]
@@ -97,6 +99,7 @@ def serve(
     if spec.server.log_format == "text":
         base = f"http://{spec.server.host}:{spec.server.port}"
         typer.echo(f"mlserve: API {base}  docs {base}/docs  metrics {base}/metrics", err=True)
+    _check_port(spec.server.host, spec.server.port)
     if backend == "ray":
         try:
             from mlserve.scale import ray_serve
@@ -107,6 +110,24 @@ def serve(
         ray_serve.run(spec, ray_address)
         return
     run_server(str(manifest.resolve()), spec)
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse to start, naming the port, when something already listens on it."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CouldNotStart(
+                    f"port {port} on {host} is already in use; stop what holds it or pass "
+                    f"--port N (e.g. --port {port + 1})"
+                ) from None
+            raise CouldNotStart(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def register(app: typer.Typer) -> None:

@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from mlserve.errors import UsageError
 from mlserve.wire import Operation
 
-__all__ = ["Client", "Operation"]
+__all__ = ["Client", "Operation", "split_model"]
+
+
+def split_model(model: str | None, version: str | None) -> tuple[str | None, str | None]:
+    """`name:version` names a version too; an explicit version must agree with it."""
+    if model is None or ":" not in model:
+        return model, version
+    name, _, pinned = model.partition(":")
+    if version is not None and version != pinned:
+        raise UsageError(f"--model {model} and --model-version {version} disagree")
+    return name or None, pinned or version
 
 
 class Client(Protocol):

@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from mlserve.client.base import Operation
+from mlserve.client.base import Operation, split_model
 from mlserve.inference import InferenceCore
 from mlserve.manifest import load_manifest
 
@@ -27,6 +27,7 @@ class LocalClient:
         model: str | None = None,
         version: str | None = None,
     ) -> dict[str, Any]:
+        model, version = split_model(model, version)
         body = self._runner.run(self.core.run(operation, payload, model, version))
         return _as_served(body)
 

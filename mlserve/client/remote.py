@@ -1,48 +1,82 @@
-"""RemoteClient: the mlserve HTTP API over httpx."""
+"""Client: the sync face of AsyncClient, for scripts, notebooks and the CLI.
+
+It runs an AsyncClient on a private event loop in a daemon thread, so one Client may be used
+from several threads at once (the CLI's `batch` keeps a few chunks in flight that way).
+"""
 
 from __future__ import annotations
 
-import os
-from typing import Any
-from urllib.parse import quote
+import asyncio
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
-import httpx
-import orjson
+from mlserve.client.http import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, AsyncClient, route
+from mlserve.wire import Operation
 
-from mlserve import wire
-from mlserve.client.base import Operation
-from mlserve.errors import MlserveError, ServerUnreachable, error_from_body
+T = TypeVar("T")
 
-
-def route(operation: Operation, model: str | None, version: str | None) -> str:
-    """The route of DESIGN.md that serves this operation on this model and version."""
-    prefix = ""
-    if model:
-        prefix = f"/models/{quote(model, safe='')}"
-        if version:
-            prefix += f"/versions/{quote(version, safe='')}"
-    elif version:
-        prefix = f"/{quote(version, safe='')}"
-    return prefix + wire.OPERATION_ROUTES[operation]
+__all__ = ["Client", "RemoteClient", "route"]
 
 
-class RemoteClient:
-    """Talks to a running `mlserve serve`; connection failures become ServerUnreachable."""
+class Client:
+    """An mlserve server over HTTP. Use as `with Client("localhost:8000") as client:`.
+
+    Methods and errors are AsyncClient's: `predict`, `predict_batch`, `classify`,
+    `predict_image`, `info`; failures raise `mlserve.errors.MlserveError` subclasses."""
 
     def __init__(
-        self, url: str | None = None, api_key: str | None = None, timeout: float = 60.0
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
     ) -> None:
-        self.url = (url or os.environ.get(wire.ENV_URL) or wire.DEFAULT_URL).rstrip("/")
-        api_key = api_key if api_key is not None else os.environ.get(wire.ENV_API_KEY)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        # Plain http has no TLS to verify: skip loading the CA bundle (70 ms of a CLI call).
-        verify = self.url.startswith("https://")
-        # Idle connections expire before uvicorn's 5 s keep-alive closes them on the server,
-        # so a pooled connection is never reused just as the server closes it.
-        limits = httpx.Limits(keepalive_expiry=2)
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, verify=verify, limits=limits
+        self._async = AsyncClient(url, api_key=api_key, timeout=timeout, retries=retries)
+        self.url = self._async.url
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="mlserve-client", daemon=True
         )
+        self._thread.start()
+
+    @property
+    def retried(self) -> int:
+        """How many requests were tried again (after a 503, 504 or a dropped connection)."""
+        return self._async.retried
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _wait(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    def predict(
+        self, features: Any, *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        return self._wait(self._async.predict(features, model=model, version=version))
+
+    def predict_batch(
+        self, rows: Any, *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        return self._wait(self._async.predict_batch(rows, model=model, version=version))
+
+    def classify(
+        self, text: str | list[str], *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        return self._wait(self._async.classify(text, model=model, version=version))
+
+    def predict_image(
+        self, image: Any, *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        return self._wait(self._async.predict_image(image, model=model, version=version))
+
+    def info(self) -> dict[str, Any]:
+        return self._wait(self._async.info())
 
     def run(
         self,
@@ -51,35 +85,16 @@ class RemoteClient:
         model: str | None = None,
         version: str | None = None,
     ) -> dict[str, Any]:
-        return self._request(
-            "POST",
-            route(operation, model, version),
-            content=orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY),
-            headers={"Content-Type": "application/json"},
-        )
-
-    def info(self) -> dict[str, Any]:
-        return self._request("GET", wire.MODEL_INFO)
+        """Send a JSON body for `operation` (what the CLI does); see the named methods."""
+        return self._wait(self._async.run(operation, payload, model, version))
 
     def close(self) -> None:
-        self._http.close()
+        if self._loop.is_closed():
+            return
+        self._wait(self._async.aclose())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise ServerUnreachable(
-                f"cannot reach the mlserve server at {self.url} ({exc}); start it with "
-                "`mlserve serve models.yaml`, pass --url, or use --local"
-            ) from None
-        except httpx.HTTPError as exc:
-            raise MlserveError(f"request to {self.url}{path} failed: {exc}") from None
-        try:
-            body = orjson.loads(response.content) if response.content else None
-        except orjson.JSONDecodeError:
-            body = response.text
-        if response.status_code >= 400:
-            raise error_from_body(response.status_code, body)
-        if not isinstance(body, dict):
-            raise MlserveError(f"unexpected answer from {self.url}{path}: {str(body)[:200]}")
-        return body
+
+RemoteClient = Client  # the name of the first release

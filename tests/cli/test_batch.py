@@ -62,9 +62,7 @@ def test_csv_header_reorders_named_columns(live_server: str, tmp_path: Path) -> 
 
 def test_jsonl_from_stdin_and_csv_output(live_server: str) -> None:
     text = '[5.1, 3.5, 1.4, 0.2]\n{"features": [6.7, 3.0, 5.2, 2.3]}\n'
-    result = run_cli(
-        "batch", "--input", "-", "--output-format", "csv", "--url", live_server, input=text
-    )
+    result = run_cli("batch", "--input", "-", "-o", "csv", "--url", live_server, input=text)
     assert result.code == 0, result.stderr
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["prediction"] for r in rows] == ["setosa", "virginica"]
@@ -81,7 +79,7 @@ def test_jsonl_from_stdin_and_csv_output(live_server: str) -> None:
 def test_npy_to_output_file(live_server: str, tmp_path: Path, iris_rows: list[list[float]]) -> None:
     source, target = tmp_path / "rows.npy", tmp_path / "out.jsonl"
     np.save(source, np.array(iris_rows))
-    result = run_cli("batch", "--input", str(source), "--output", str(target), "--url", live_server)
+    result = run_cli("batch", "--input", str(source), "--out", str(target), "--url", live_server)
     assert result.code == 0, result.stderr
     assert result.stdout == ""
     assert len(lines(target.read_text())) == len(iris_rows)
@@ -92,13 +90,14 @@ def test_bad_rows_say_where(live_server: str, tmp_path: Path) -> None:
     path.write_text("5.1,3.5,1.4,0.2\n5.1,abc,1.4,0.2\n")
     result = run_cli("batch", "--input", str(path), "--url", live_server)
     assert result.code == 1
-    assert "line 2" in result.stderr
-    assert "'abc' is not a number" in result.stderr
+    assert "line 2, column 2: 'abc' is not a number" in result.stderr
+    assert len(lines(result.stdout)) == 1  # the row before the bad line is answered
+    assert result.stderr.endswith("mlserve: 1 rows written\n")  # stdout: no --resume hint
     narrow = tmp_path / "narrow.csv"
     narrow.write_text("1,2,3\n" * 5)
     result = run_cli("batch", "--input", str(narrow), "--url", live_server, "--chunk-size", "2")
     assert result.code == 1
-    assert "rows 0-1: expected 4 features, got 3" in result.stderr
+    assert "rows 0-1 (lines 1-2): expected 4 features, got 3" in result.stderr
     missing = run_cli("batch", "--input", str(tmp_path / "none.csv"), "--url", live_server)
     assert missing.code == 1
     assert "no such file" in missing.stderr
@@ -142,18 +141,18 @@ def test_a_million_rows_stream_in_bounded_memory(sample_manifest: Path, tmp_path
         "batch",
         "--model",
         "iris",
-        "--version",
+        "--model-version",
         "v1",
         "--local",
         "--manifest",
         str(sample_manifest),
-        "--output-format",
+        "-o",
         "csv",
         "--chunk-size",
         "5000",
     ]
-    small_rss = peak_rss_mb([*common, "--input", str(small), "--output", str(tmp_path / "a")])
-    big_rss = peak_rss_mb([*common, "--input", str(big), "--output", str(tmp_path / "b")])
+    small_rss = peak_rss_mb([*common, "--input", str(small), "--out", str(tmp_path / "a")])
+    big_rss = peak_rss_mb([*common, "--input", str(big), "--out", str(tmp_path / "b")])
     with (tmp_path / "b").open() as result:
         assert sum(1 for _ in result) == 1_000_001  # a header and one line per row
     print(f"peak RSS: 50,000 rows {small_rss:.0f} MB, 1,000,000 rows {big_rss:.0f} MB")
@@ -175,7 +174,7 @@ def test_progress_bar_on_a_terminal_and_not_when_piped(live_server: str, tmp_pat
         "batch",
         "--input",
         str(source),
-        "--output",
+        "--out",
         str(tmp_path / "out.jsonl"),
         "--url",
         live_server,
@@ -206,7 +205,7 @@ def test_progress_bar_on_a_terminal_and_not_when_piped(live_server: str, tmp_pat
     assert "rows/s" in text
     assert "100%" in text
     piped = run_cli(
-        "batch", "--input", str(source), "--output", str(tmp_path / "o2"), "--url", live_server
+        "batch", "--input", str(source), "--out", str(tmp_path / "o2"), "--url", live_server
     )
     assert piped.code == 0
-    assert piped.stderr == ""  # silent when not on a terminal
+    assert piped.stderr == "mlserve: 20000 rows read, 20000 written\n"  # no bar when piped

@@ -1,0 +1,298 @@
+"""Batch input, streamed: CSV/TSV, JSON lines, .npy and Parquet, in chunks of rows that know
+their absolute row and line numbers, so a file of millions of rows runs in bounded memory and
+every error names the line a user can open.
+
+A bad line ends the input *after* the rows before it: the last chunk carries the error, so the
+caller answers and writes those rows first, and the output stays a prefix of the input.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import orjson
+
+from mlserve.errors import InputError, MlserveError, UsageError
+
+InputFormat = Literal["csv", "jsonl", "npy", "parquet"]
+EXTENSIONS: dict[str, InputFormat] = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".npy": "npy",
+    ".parquet": "parquet",
+}
+Row = tuple[Any, int]  # a row's values and its line number (1-based; Parquet/.npy: row + 1)
+
+
+@dataclass
+class Chunk:
+    """Consecutive input rows. `start` is the absolute index of the first (0-based); `error`,
+    on the last chunk only, is the bad line that ended the input after these rows."""
+
+    start: int
+    rows: list[Any] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    columns: list[str] | None = None
+    bytes_read: int = 0
+    error: MlserveError | None = None
+
+    def payload(self, stop: int | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"inputs": self.rows[:stop]}
+        if self.columns is not None:
+            body["columns"] = self.columns
+        return body
+
+    def where(self, index: int) -> str:
+        """`row N (line L)` for the chunk's index-th row, in absolute numbers."""
+        return f"row {self.start + index} (line {self.lines[index]})"
+
+
+@dataclass
+class CsvOptions:
+    delimiter: str | None = None  # None: tab for .tsv, else the first of , ; tab on line 1
+    header: bool | None = None  # None: line 1 is a header if every cell is a non-number
+
+
+def input_format(source: str, given: InputFormat | None) -> InputFormat:
+    if given is not None:
+        return given
+    return EXTENSIONS.get(Path(source).suffix.lower(), "csv")
+
+
+def read_chunks(
+    source: str,
+    fmt: InputFormat | None,
+    chunk_size: int,
+    csv_options: CsvOptions | None = None,
+    skip: int = 0,
+) -> Iterator[Chunk]:
+    """Chunks of rows from a file or '-' (stdin), after skipping the first `skip` rows."""
+    fmt = input_format(source, fmt) if source != "-" or fmt else None
+    if fmt in ("npy", "parquet"):
+        if source == "-":
+            raise UsageError(f"{fmt} input must be a file, not stdin")
+        rows = (_Columns(), _npy_rows(source)) if fmt == "npy" else _parquet_rows(source)
+        yield from _chunked(rows, chunk_size, skip)
+        return
+    stream: IO[str] = (
+        open(sys.stdin.fileno(), encoding="utf-8-sig", newline="", closefd=False)  # noqa: SIM115
+        if source == "-"
+        else open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
+    )
+    with stream:
+        first = stream.readline()
+        fmt = fmt or ("jsonl" if first.lstrip()[:1] in ("[", "{") else "csv")
+        counter = _Counter(stream, len(first.encode()))
+        if fmt == "jsonl":
+            rows = (_Columns(), _jsonl_rows(first, counter))
+        else:
+            rows = _csv_rows(first, counter, source, csv_options or CsvOptions())
+        yield from _chunked(rows, chunk_size, skip, counter)
+
+
+class _Counter:
+    """The lines after the first, counting bytes read for the progress bar."""
+
+    def __init__(self, stream: IO[str], first_bytes: int) -> None:
+        self.stream = stream
+        self.bytes_read = first_bytes
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.stream:
+            self.bytes_read += len(line.encode())
+            yield line
+
+
+@dataclass
+class _Columns:
+    """What the rows' columns are called (a header, or Parquet's schema)."""
+
+    names: list[str] | None = None
+
+
+def _chunked(
+    rows: tuple[_Columns, Iterator[Row]], size: int, skip: int, counter: _Counter | None = None
+) -> Iterator[Chunk]:
+    names, iterator = rows
+    chunk = Chunk(skip)
+    index = 0
+    try:
+        for values, line in iterator:
+            index += 1
+            if index <= skip:
+                continue
+            chunk.rows.append(values)
+            chunk.lines.append(line)
+            if len(chunk.rows) >= size:
+                chunk.columns = names.names
+                chunk.bytes_read = counter.bytes_read if counter else 0
+                yield chunk
+                chunk = Chunk(index)
+    except MlserveError as exc:
+        if index < skip:
+            raise
+        chunk.error = exc  # answer the rows before the bad line first
+    chunk.columns = names.names
+    chunk.bytes_read = counter.bytes_read if counter else 0
+    if chunk.rows or chunk.error is not None:
+        yield chunk
+
+
+def _jsonl_rows(first: str, rest: _Counter) -> Iterator[Row]:
+    for line_no, line in enumerate(_lines(first, rest), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"line {line_no}: not valid JSON ({exc})") from None
+        if isinstance(value, dict) and "features" in value:
+            value = value["features"]
+        yield value, line_no
+
+
+def _lines(first: str, rest: _Counter) -> Iterator[str]:
+    if first:
+        yield first
+    yield from rest
+
+
+def _csv_rows(
+    first: str, rest: _Counter, source: str, options: CsvOptions
+) -> tuple[_Columns, Iterator[Row]]:
+    delimiter = options.delimiter or _guess_delimiter(first, source)
+    reader = csv.reader(_lines(first, rest), delimiter=delimiter)
+    columns = _Columns()
+
+    def rows() -> Iterator[Row]:
+        pending: tuple[list[str], int] | None = None
+        first_row = True
+        for cells in reader:
+            line_no = reader.line_num
+            if not cells or all(not c.strip() for c in cells):
+                continue
+            if first_row and _is_header(cells, options):
+                first_row, pending = False, (cells, line_no)
+                continue
+            first_row = False
+            if pending is not None:
+                columns.names = _header(pending[0], pending[1], cells, line_no, options)
+                pending = None
+            yield _numbers(cells, line_no, columns.names, delimiter), line_no
+        if pending is not None and options.header is None:  # a lone line of words: data
+            yield _numbers(pending[0], pending[1], None, delimiter), pending[1]
+        elif pending is not None:
+            raise InputError(f"line {pending[1]}: a header and no rows after it")
+
+    return columns, rows()
+
+
+def _guess_delimiter(first: str, source: str) -> str:
+    if Path(source).suffix.lower() == ".tsv":
+        return "\t"
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _is_header(cells: list[str], options: CsvOptions) -> bool:
+    if options.header is not None:
+        return options.header
+    return all(c.strip() and not _is_number(c) for c in cells)
+
+
+def _header(
+    names: list[str], line: int, first_row: list[str], row_line: int, options: CsvOptions
+) -> list[str] | None:
+    if len(names) == len(first_row):
+        return [n.strip() for n in names]
+    if options.header:
+        raise InputError(
+            f"line {line}: the header has {len(names)} columns but line {row_line} has "
+            f"{len(first_row)}"
+        )
+    raise InputError(
+        f"line {line}: {names[0]!r} is not a number, and as a header its {len(names)} columns "
+        f"do not match the {len(first_row)} of line {row_line} (pass --header or --no-header)"
+    )
+
+
+def _numbers(cells: list[str], line: int, names: list[str] | None, delimiter: str) -> list[float]:
+    if names is not None and len(cells) != len(names):
+        raise InputError(f"line {line}: {len(cells)} values but the header names {len(names)}")
+    values = []
+    for column, cell in enumerate(cells, start=1):
+        label = f"column {column}" + (f" ({names[column - 1]})" if names else "")
+        if not cell.strip():
+            raise InputError(f"line {line}, {label}: empty cell; every feature needs a value")
+        try:
+            values.append(float(cell))
+        except ValueError:
+            hint = next(
+                (
+                    f" (is the file {d!r}-separated? pass --delimiter)"
+                    for d in ";\t,"
+                    if d in cell and d != delimiter
+                ),
+                "",
+            )
+            raise InputError(
+                f"line {line}, {label}: {cell.strip()!r} is not a number{hint}"
+            ) from None
+    return values
+
+
+def _npy_rows(source: str) -> Iterator[Row]:
+    import numpy as np
+
+    try:
+        array = np.load(source, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{source}: not a readable .npy array ({exc})") from None
+    if array.ndim != 2:
+        raise InputError(f"{source}: expected a 2-D array of rows, got shape {array.shape}")
+    for start in range(0, len(array), 4096):
+        block = array[start : start + 4096].tolist()
+        yield from ((row, start + i + 1) for i, row in enumerate(block))
+
+
+def _parquet_rows(source: str) -> tuple[_Columns, Iterator[Row]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise UsageError("Parquet needs pyarrow: pip install 'mlserve[parquet]'") from None
+    try:
+        file = pq.ParquetFile(source)
+    except Exception as exc:  # pyarrow raises its own error types
+        raise InputError(f"{source}: not a readable Parquet file ({exc})") from None
+    columns = _Columns([field.name for field in file.schema_arrow])
+
+    def rows() -> Iterator[Row]:
+        number = 0
+        for batch in file.iter_batches(batch_size=4096):
+            for record in batch.to_pylist():
+                number += 1
+                values = list(record.values())
+                missing = [k for k, v in record.items() if v is None]
+                if missing:
+                    raise InputError(f"row {number - 1}: column {missing[0]!r} is empty (null)")
+                yield values, number
+
+    return columns, rows()
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,197 @@
+"""AsyncClient: the mlserve HTTP API over httpx, with retries and a total deadline per request.
+
+The sync `mlserve.Client` runs this same client on a private event loop, so both share every
+rule: routes, errors, retries and deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+import orjson
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from mlserve import wire
+from mlserve.client import payloads
+from mlserve.client.base import split_model
+from mlserve.client.retry import should_retry, wait_before_retry
+from mlserve.errors import (
+    ServerTimeout,
+    ServerUnreachable,
+    UnexpectedAnswer,
+    UsageError,
+    error_from_body,
+)
+from mlserve.wire import Operation
+
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 5
+
+
+def normalize_url(url: str | None) -> str:
+    """`host:port` (as tritonclient and `mlserver infer` take it) means `http://host:port`."""
+    url = (url or os.environ.get(wire.ENV_URL) or wire.DEFAULT_URL).strip().rstrip("/")
+    if "://" not in url:
+        url = "http://" + url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"--url {url!r} is not an http(s) address such as http://127.0.0.1:8000")
+    return url
+
+
+def route(operation: Operation, model: str | None, version: str | None) -> str:
+    """The mlserve route that serves this operation on this model and version."""
+    prefix = ""
+    if model:
+        prefix = wire.MODEL_PREFIX.replace("{name}", quote(model, safe=""))
+        if version:
+            prefix = wire.MODEL_VERSION_PREFIX.replace("{name}", quote(model, safe=""))
+            prefix = prefix.replace("{version}", quote(version, safe=""))
+    elif version:
+        prefix = wire.VERSION_PREFIX.replace("{version}", quote(version, safe=""))
+    return prefix + wire.OPERATION_ROUTES[operation]
+
+
+class AsyncClient:
+    """An mlserve server over HTTP. Use as `async with AsyncClient(url) as client:`.
+
+    `timeout` is a total deadline per request (connecting, sending and reading the whole
+    answer), not per read: a server that trickles a byte at a time cannot hold a call longer.
+    `retries` is how many times a 503, 504 or dropped connection is tried again."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = normalize_url(url)
+        self.timeout = timeout
+        self.retries = retries
+        self.retried = 0  # how many retries this client made, for reports
+        api_key = api_key if api_key is not None else os.environ.get(wire.ENV_API_KEY)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            # Plain http has no TLS to verify: skip loading the CA bundle (70 ms of a CLI call).
+            verify=self.url.startswith("https://"),
+            # Idle connections expire before uvicorn's 5 s keep-alive closes them server-side.
+            limits=httpx.Limits(keepalive_expiry=2),
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- named methods ---------------------------------------------------------------------
+
+    async def predict(
+        self, features: Any, *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        """One row: a list or 1-D array in model order, or a mapping of named features."""
+        return await self.run("predict", payloads.row(features), model, version)
+
+    async def predict_batch(
+        self, rows: Any, *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        """Rows: lists, a 2-D numpy array, or a pandas DataFrame (columns sent by name)."""
+        return await self.run("predict_batch", payloads.rows(rows), model, version)
+
+    async def classify(
+        self, text: str | list[str], *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        """One text (an answer) or a list of texts (answers under `predictions`)."""
+        return await self.run("classify", payloads.texts(text), model, version)
+
+    async def predict_image(
+        self, image: Any, *, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        """An image as bytes or a path to an image file."""
+        return await self.run("predict_image", payloads.image(image), model, version)
+
+    async def info(self) -> dict[str, Any]:
+        """Every model version the server holds."""
+        answer = await self._call("GET", wire.MODEL_INFO, None)
+        if not isinstance(answer.get("models"), list):
+            raise UnexpectedAnswer(f"{self.url} did not describe its models: {str(answer)[:200]}")
+        return answer
+
+    # -- the one path every call takes -----------------------------------------------------
+
+    async def run(
+        self,
+        operation: Operation,
+        payload: Any,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        model, version = split_model(model, version)
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        answer = await self._call("POST", route(operation, model, version), body)
+        return payloads.check_answer(operation, answer, payloads.is_single(operation, payload))
+
+    async def _call(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(should_retry),
+            wait=wait_before_retry,
+            stop=stop_after_attempt(self.retries + 1),
+            reraise=True,
+            before_sleep=self._count_retry,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._once(method, path, body)
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _count_retry(self, _: Any) -> None:
+        self.retried += 1
+
+    async def _once(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json"} if body is not None else None
+        try:
+            async with asyncio.timeout(self.timeout):
+                response = await self._http.request(method, path, content=body, headers=headers)
+        except TimeoutError:
+            raise ServerTimeout(
+                f"no complete answer from {self.url}{path} within {self.timeout:g}s "
+                "(raise --timeout for slow models)"
+            ) from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise ServerUnreachable(
+                f"cannot reach the mlserve server at {self.url} ({exc}); start it with "
+                "`mlserve serve models.yaml`, pass --url, or use --local"
+            ) from None
+        return _answer(response, f"{self.url}{path}")
+
+
+def _answer(response: httpx.Response, where: str) -> dict[str, Any]:
+    try:
+        body = orjson.loads(response.content) if response.content else None
+    except orjson.JSONDecodeError:
+        body = response.text
+    if response.status_code >= 400:
+        error = error_from_body(response.status_code, body)
+        retry_after = response.headers.get("retry-after", "")
+        if retry_after.isdigit():
+            error.retry_after = int(retry_after)
+        raise error
+    if not isinstance(body, dict):
+        raise UnexpectedAnswer(
+            f"{where} answered something that is not mlserve's API: {str(body)[:200]!r}"
+        )
+    return body

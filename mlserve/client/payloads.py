@@ -1,0 +1,68 @@
+"""Python values -> the JSON bodies of the mlserve routes, and checks of what comes back.
+
+numpy and pandas are taken as they are (pandas by duck typing: nothing here imports it).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlserve.errors import InputError, UnexpectedAnswer
+from mlserve.wire import Operation
+
+
+def row(features: Any) -> dict[str, Any]:
+    if isinstance(features, Mapping):
+        return {"features": dict(features)}
+    array = np.asarray(features)
+    if array.ndim != 1:
+        raise InputError(f"one row is a flat list of features, got shape {list(array.shape)}")
+    return {"features": array.tolist()}
+
+
+def rows(data: Any) -> dict[str, Any]:
+    columns = getattr(data, "columns", None)
+    if columns is not None and hasattr(data, "to_numpy"):  # a pandas DataFrame
+        return {"inputs": data.to_numpy().tolist(), "columns": [str(c) for c in columns]}
+    if isinstance(data, np.ndarray):
+        if data.ndim != 2:
+            raise InputError(f"rows are a 2-D array, got shape {list(data.shape)}")
+        return {"inputs": data.tolist()}
+    return {"inputs": list(data)}
+
+
+def texts(text: str | list[str]) -> dict[str, Any]:
+    return {"text": text} if isinstance(text, str) else {"texts": list(text)}
+
+
+def image(source: bytes | str | Path) -> dict[str, Any]:
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    return {"image_base64": base64.b64encode(data).decode()}
+
+
+def check_answer(operation: Operation, body: dict[str, Any], single: bool) -> dict[str, Any]:
+    """Refuse a 200 answer that is not a prediction: a proxy page, `{}`, a wrong shape."""
+    if single:
+        ok = "prediction" in body
+    else:
+        predictions = body.get("predictions")
+        ok = isinstance(predictions, list) and all(
+            isinstance(p, dict) and "prediction" in p for p in predictions
+        )
+    if not ok:
+        raise UnexpectedAnswer(
+            f"the server's answer to {operation} has no "
+            f"{'prediction' if single else 'list of predictions'}: {str(body)[:200]}"
+        )
+    return body
+
+
+def is_single(operation: Operation, payload: Any) -> bool:
+    if operation == "predict_batch":
+        return False
+    return not (operation == "classify" and isinstance(payload, dict) and "texts" in payload)
