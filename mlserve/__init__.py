@@ -12,6 +12,8 @@ from typing import Any
 from mlserve._version import __version__
 
 __all__ = [
+    "AsyncClient",
+    "Client",
     "InferenceCore",
     "LocalClient",
     "Manifest",
@@ -23,6 +25,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "AsyncClient": "mlserve.client.http",
+    "Client": "mlserve.client.remote",
     "InferenceCore": "mlserve.inference",
     "LocalClient": "mlserve.client.local",
     "Manifest": "mlserve.manifest",

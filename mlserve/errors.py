@@ -119,8 +119,10 @@ class ClientGone(MlserveError):
 
 
 class Unavailable(ModelNotReady):
-    """A 503 from something that is not mlserve (a proxy, a load balancer): worth a retry."""
+    """A 502/503 from something that is not mlserve (a proxy, a load balancer): worth a
+    retry; in the CLI, the server is as good as unreachable (exit 3)."""
 
+    exit_code = 3
     code = "unavailable"
 
 

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,3 +158,48 @@ def _wait_ready(served: ServedProcess, timeout: float) -> None:
         if served.proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"server did not become ready:\n{served.output()[-3000:]}")
         time.sleep(0.25)
+
+
+@contextmanager
+def fake_server(reply: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A misbehaving HTTP server on a free loopback port: `reply` gets each connection after
+    its request headers were read (hang, trickle, answer garbage...)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    stop = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=_handle, args=(conn, reply, stop), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def _handle(
+    conn: socket.socket, reply: Callable[[socket.socket], None], stop: threading.Event
+) -> None:
+    with conn:
+        conn.settimeout(5)
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            reply(conn)
+        except OSError:
+            return
