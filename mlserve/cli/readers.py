@@ -188,9 +188,7 @@ def _csv_rows(
                 columns.names = _header(pending[0], pending[1], cells, line_no, options)
                 pending = None
             yield _numbers(cells, line_no, columns.names, delimiter), line_no
-        if pending is not None and options.header is None:  # a lone line of words: data
-            yield _numbers(pending[0], pending[1], None, delimiter), pending[1]
-        elif pending is not None:
+        if pending is not None:  # a lone line of words
             raise InputError(f"line {pending[1]}: a header and no rows after it")
 
     return columns, rows()
