@@ -83,3 +83,24 @@ def test_ci_runs_the_readme_test_command() -> None:
     )
     assert test_command in (ROOT / ".ci" / "run").read_text()
     assert "pytest" in (ROOT / "scripts" / "test").read_text()
+
+
+def test_the_python_client_example_runs(live_server: str, workdir: Path) -> None:
+    section = README.split("## Python client", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match
+    code = match.group(1).replace("localhost:8000", live_server.removeprefix("http://"))
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'prediction': 'setosa'" in result.stdout
+    assert "'label': 'positive'" in result.stdout
+
+
+def test_the_readme_points_to_nothing_outside_the_repository() -> None:
+    for outside in ("DESIGN.md", "anchors.md", "(../", " ../", "shared/notes"):
+        assert outside not in README, outside
+    license_file = ROOT / "LICENSE"
+    assert license_file.read_text().startswith("MIT License")
+    assert 'license-files = ["LICENSE"]' in (ROOT / "pyproject.toml").read_text()
