@@ -193,3 +193,14 @@ def test_serving_and_querying_with_host_port_env(sample_manifest: Path) -> None:
         )
         assert result.code == 0, result.stderr
         assert {m["model"] for m in json.loads(result.stdout)["models"]} >= {"iris", "sentiment"}
+
+
+def test_batch_answers_on_a_terminal_are_not_mixed_with_a_progress_bar(
+    live_server: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.csv"
+    source.write_text("5.1,3.5,1.4,0.2\n" * 3000)
+    screen = on_terminal(["batch", "-i", str(source), "--url", live_server, "--chunk-size", "100"])
+    assert screen.count('"row":') == 3000
+    assert "rows/s" not in screen
+    assert "3000 rows read, 3000 written" in screen

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import schemathesis
 import yaml
-from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from mlserve.manifest import load_manifest
+from tests.e2e.fuzzing import fuzz_every_operation
 
 SPEC = Path(__file__).parent / "oip" / "open_inference_rest.yaml"
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -46,19 +46,5 @@ def test_official_spec_finds_no_5xx_and_no_schema_violation(
     live_server: str, name: str, version: str
 ) -> None:
     schema = schemathesis.openapi.from_dict(spec_for(name, version))
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 6  # live, ready, server metadata; model metadata, ready, infer
-    for operation in operations:
-
-        @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25,
-            deadline=None,
-            database=None,
-            derandomize=True,
-            suppress_health_check=list(HealthCheck),
-        )
-        def fuzz(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=live_server, checks=CHECKS)
-
-        fuzz()
+    # live, ready, server metadata; model metadata, ready, infer
+    assert fuzz_every_operation(schema, live_server, CHECKS, max_examples=25) == 6
