@@ -67,6 +67,23 @@ class ResourcesSpec(_Strict):
     num_gpus: Annotated[float, Field(ge=0)] = 0.0
 
 
+class CorsSpec(_Strict):
+    """Cross-origin requests from browser apps and notebooks (off unless origins are given)."""
+
+    allow_origins: list[str] = []
+    allow_methods: list[str] = ["GET", "POST"]
+    allow_headers: list[str] = [
+        "authorization",
+        "content-type",
+        "x-api-key",
+        "x-request-id",
+        "inference-header-content-length",
+    ]
+    expose_headers: list[str] = ["x-request-id", "retry-after", "inference-header-content-length"]
+    allow_credentials: bool = False
+    max_age: Annotated[int, Field(ge=0)] = 600
+
+
 class ServerSpec(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
@@ -84,6 +101,7 @@ class ServerSpec(_Strict):
     keep_alive_s: Annotated[float, Field(gt=0)] = 5.0
     max_connections: Annotated[int, Field(ge=1)] = 2048
     limits: LimitsSpec = LimitsSpec()
+    cors: CorsSpec = CorsSpec()
 
 
 class PreprocessSpec(_Strict):

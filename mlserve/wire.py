@@ -38,6 +38,8 @@ REQUEST_ID_HEADER = "x-request-id"
 API_KEY_HEADER = "x-api-key"
 V2_HEADER_LENGTH = "inference-header-content-length"
 
+ENV_PREFIX = "MLSERVE_"  # MLSERVE_<SERVER OPTION>, nested with "__": MLSERVE_LIMITS__MAX_TEXTS
+ENV_NESTED = "__"
 ENV_URL = "MLSERVE_URL"
 ENV_API_KEY = "MLSERVE_API_KEY"
 ENV_MANIFEST = "MLSERVE_MANIFEST"
@@ -48,4 +50,37 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 # Routes that answer without an API key: probes and the API documentation.
 OPEN_ROUTES = frozenset(
     {HEALTH, READY, V2_LIVE, V2_READY, DOCS, DOCS + "/oauth2-redirect", REDOC, OPENAPI}
+)
+
+# Every server option's variable (flags > environment > manifest); a test keeps this list equal
+# to what mlserve.settings reads, so that `serve --help` can show it without importing pydantic.
+SERVER_ENV_VARIABLES = (
+    "MLSERVE_HOST",
+    "MLSERVE_PORT",
+    "MLSERVE_DEFAULT_MODEL",
+    "MLSERVE_WORKERS",
+    "MLSERVE_LOG_LEVEL",
+    "MLSERVE_LOG_FORMAT",
+    "MLSERVE_API_KEY_ENV",
+    "MLSERVE_QUEUE_LIMIT",
+    "MLSERVE_REQUEST_TIMEOUT_S",
+    "MLSERVE_SHUTDOWN_GRACE_S",
+    "MLSERVE_HEADER_TIMEOUT_S",
+    "MLSERVE_BODY_TIMEOUT_S",
+    "MLSERVE_KEEP_ALIVE_S",
+    "MLSERVE_MAX_CONNECTIONS",
+    "MLSERVE_LIMITS__MAX_BODY_BYTES",
+    "MLSERVE_LIMITS__MAX_BATCH_ROWS",
+    "MLSERVE_LIMITS__MAX_FEATURES",
+    "MLSERVE_LIMITS__MAX_TEXTS",
+    "MLSERVE_LIMITS__MAX_TEXT_CHARS",
+    "MLSERVE_LIMITS__MAX_TEXT_TOKENS",
+    "MLSERVE_LIMITS__MAX_IMAGE_BYTES",
+    "MLSERVE_LIMITS__MAX_IMAGE_PIXELS",
+    "MLSERVE_CORS__ALLOW_ORIGINS",
+    "MLSERVE_CORS__ALLOW_METHODS",
+    "MLSERVE_CORS__ALLOW_HEADERS",
+    "MLSERVE_CORS__EXPOSE_HEADERS",
+    "MLSERVE_CORS__ALLOW_CREDENTIALS",
+    "MLSERVE_CORS__MAX_AGE",
 )

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from mlserve import wire
 from mlserve.cli.output import handles_errors
 from mlserve.errors import CouldNotStart, MlserveError
 
@@ -130,5 +131,11 @@ def _check_port(host: str, port: int) -> None:
             raise CouldNotStart(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
+ENVIRONMENT_HELP = (
+    "Every server option can also come from the environment (flags win over it, it wins over "
+    "the manifest): " + ", ".join(wire.SERVER_ENV_VARIABLES) + ". Lists are JSON."
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command()(serve)
+    app.command(epilog=ENVIRONMENT_HELP)(serve)

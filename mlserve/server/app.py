@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from mlserve._version import __version__
 from mlserve.inference import InferenceCore
@@ -78,6 +79,17 @@ def create_app(
     docs.install(app, manifest, secured=bool(api_keys))
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
+    cors = manifest.server.cors
+    if cors.allow_origins:  # outside the key check: a preflight carries no key
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cors.allow_origins,
+            allow_methods=cors.allow_methods,
+            allow_headers=cors.allow_headers,
+            expose_headers=cors.expose_headers,
+            allow_credentials=cors.allow_credentials,
+            max_age=cors.max_age,
+        )
     # Outermost: refusals get a request id and a log line.
     app.add_middleware(RequestContext, metrics=metrics, echo_request_id=echo_request_id)
     return app

@@ -50,12 +50,18 @@ def app_from_env() -> FastAPI:
 
 
 def with_server(manifest: Manifest, **overrides: Any) -> Manifest:
-    """The manifest with some `server` fields replaced (CLI flags win over the file)."""
-    given = {k: v for k, v in overrides.items() if v is not None}
+    """The manifest's `server` section under the `MLSERVE_*` environment and then `overrides`
+    (the command line's flags): flags win over the environment, the environment over the
+    file."""
+    from mlserve.settings import environment_overrides, merge
+
+    layered = merge(manifest.server.model_dump(), environment_overrides(), overrides)
     try:
-        server = ServerSpec.model_validate({**manifest.server.model_dump(), **given})
+        server = ServerSpec.model_validate(layered)
     except ValidationError as exc:
-        raise ManifestError(f"invalid option: {exc.errors()[0]['msg']}") from None
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ManifestError(f"invalid server option {where}: {first['msg']}") from None
     return manifest.model_copy(update={"server": server})
 
 

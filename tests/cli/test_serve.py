@@ -98,3 +98,26 @@ def test_sigterm_finishes_every_accepted_request(tmp_path: Path) -> None:
     assert code == 0, log
     with pytest.raises(httpx.TransportError):
         httpx.get(served.url + "/health", timeout=2)  # and then the server is gone
+
+
+def test_server_options_from_the_environment_reach_every_worker(
+    samples: Path, tmp_path: Path
+) -> None:
+    manifest = write_manifest(
+        tmp_path,
+        f"""
+server: {{limits: {{max_batch_rows: 50}}}}
+models:
+  - {{name: iris, runtime: sklearn, path: {samples / "iris-v2.joblib"}}}
+""",
+    )
+    env = {"MLSERVE_LIMITS__MAX_BATCH_ROWS": "3", "MLSERVE_WORKERS": "2", "MLSERVE_PORT": "1"}
+    # --port (a flag) wins over MLSERVE_PORT; the environment wins over the manifest.
+    with serving_process(str(manifest), env=env) as served:
+        rows = {"inputs": [[5.1, 3.5, 1.4, 0.2]] * 4}
+        for _ in range(8):  # new connections reach either worker; each read the environment
+            with httpx.Client() as client:
+                response = client.post(served.url + "/predict/batch", json=rows)
+            assert response.status_code == 413
+            assert "the limit is 3" in response.json()["message"]
+        served.terminate()
