@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from mlserve.context import current_request_id
+from mlserve.errors import InferenceFailed
 from mlserve.registry import ModelEntry
 from mlserve.runtimes.base import BatchPrediction
+
+log = logging.getLogger("mlserve.predict")
 
 
 @dataclass
@@ -71,3 +78,20 @@ def describe_entry(entry: ModelEntry, *, full: bool = True) -> dict[str, Any]:
         if info.replicas is not None:
             out["replicas"] = info.replicas
     return out
+
+
+def check_finite(entry: ModelEntry, result: BatchPrediction) -> None:
+    """A model that overflowed (finite input, NaN or infinite output) has no answer: say so
+    rather than answer 200 with nulls and an arbitrary label."""
+    numbers: Any = result.probabilities
+    if numbers is None:
+        numbers = [p for p in result.predictions if isinstance(p, float)]
+    if np.isfinite(np.asarray(numbers, dtype=np.float64)).all():
+        return
+    request_id = current_request_id()
+    log.error("non-finite model output: model=%s request_id=%s", entry.spec.key, request_id)
+    raise InferenceFailed(
+        f"model {entry.spec.key} produced NaN or infinite output for this input (its values "
+        "overflow inside the model); no answer was given",
+        request_id=request_id,
+    )

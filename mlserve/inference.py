@@ -19,12 +19,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlserve import wire
-from mlserve.answers import Answer, describe_entry
+from mlserve.answers import Answer, check_finite, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
-from mlserve.errors import InferenceFailed, InferenceTimeout, InputError, MlserveError
-from mlserve.inputs import tabular, text
+from mlserve.errors import InferenceFailed, InferenceTimeout, MlserveError
+from mlserve.inputs import KIND_OF_OPERATION, check_kind, tabular, text
 from mlserve.manifest import Manifest, ModelSpec
 from mlserve.offload import off_loop
 from mlserve.registry import ModelEntry, ModelRegistry
@@ -33,12 +32,6 @@ from mlserve.wire import Operation
 
 log = logging.getLogger("mlserve.predict")
 
-KIND_OF_OPERATION: dict[Operation, str] = {
-    "predict": "tabular",
-    "predict_batch": "tabular",
-    "classify": "text",
-    "predict_image": "image",
-}
 # Payloads at least this many rows (or any image) are decoded in a worker thread, so that the
 # event loop keeps answering probes while a big request is parsed.
 OFF_LOOP_ROWS = 512
@@ -142,7 +135,7 @@ class InferenceCore:
         note_model(entry.spec.name, entry.spec.version, 0)
         runtime = await self._registry.ensure_ready(entry)
         info = runtime.describe()
-        _check_kind(entry, info, KIND_OF_OPERATION[operation])
+        check_kind(entry.spec.name, info, KIND_OF_OPERATION[operation])
         if operation == "predict_image" or _rows_in(payload) >= OFF_LOOP_ROWS:
             batch, single = await off_loop(self._decode, operation, payload, entry, info)
         else:
@@ -164,13 +157,13 @@ class InferenceCore:
             "image": "predict_image",
         }[info.input_kind]  # type: ignore[assignment]
         if isinstance(inputs, bytes):
-            _check_kind(entry, info, "image")
+            check_kind(entry.spec.name, info, "image")
             payload: Any = {"image_bytes": inputs}
         elif isinstance(inputs, list):
-            _check_kind(entry, info, "text")
+            check_kind(entry.spec.name, info, "text")
             payload = {"texts": inputs}
         else:
-            _check_kind(entry, info, "tabular")
+            check_kind(entry.spec.name, info, "tabular")
             payload = {"inputs": inputs}
         batch, _ = await off_loop(self._decode, operation, payload, entry, info)
         return await self._answer(entry, batch, False, operation, started, is_gone)
@@ -187,7 +180,7 @@ class InferenceCore:
         name, version = entry.spec.name, entry.spec.version
         note_model(name, version, len(batch))
         result = await self._submit(entry, batch, is_gone)
-        _check_finite(entry, result)
+        check_finite(entry, result)
         if log.isEnabledFor(logging.INFO):
             latency_ms = round((time.perf_counter() - started) * 1000, 2)
             log.info(
@@ -301,33 +294,3 @@ def _concurrency(entry: ModelEntry) -> int:
 def _rows_in(payload: Any) -> int:
     rows = payload.get("inputs") if isinstance(payload, dict) else None
     return len(rows) if isinstance(rows, list) else 0
-
-
-def _check_kind(entry: ModelEntry, info: RuntimeInfo, wanted: str) -> None:
-    if info.input_kind != wanted:
-        routes = " or ".join(
-            wire.OPERATION_ROUTES[op]
-            for op, kind in KIND_OF_OPERATION.items()
-            if kind == info.input_kind
-        )
-        raise InputError(
-            f"model {entry.spec.name!r} takes {info.input_kind} input, not {wanted}; use {routes}",
-            input_kind=info.input_kind,
-        )
-
-
-def _check_finite(entry: ModelEntry, result: BatchPrediction) -> None:
-    """A model that overflowed (finite input, NaN or infinite output) has no answer: say so
-    rather than answer 200 with nulls and an arbitrary label."""
-    numbers: Any = result.probabilities
-    if numbers is None:
-        numbers = [p for p in result.predictions if isinstance(p, float)]
-    if np.isfinite(np.asarray(numbers, dtype=np.float64)).all():
-        return
-    request_id = current_request_id()
-    log.error("non-finite model output: model=%s request_id=%s", entry.spec.key, request_id)
-    raise InferenceFailed(
-        f"model {entry.spec.key} produced NaN or infinite output for this input (its values "
-        "overflow inside the model); no answer was given",
-        request_id=request_id,
-    )

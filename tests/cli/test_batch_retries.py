@@ -41,6 +41,8 @@ models:
             while not stop.is_set():
                 response = client.post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
                 refused.append(response.status_code == 503)
+                if response.status_code == 503:  # well-behaved clients wait as asked, too
+                    stop.wait(float(response.headers["retry-after"]))
 
     others = [threading.Thread(target=compete) for _ in range(3)]
     for thread in others:
