@@ -20,6 +20,7 @@ from mlserve.client import payloads
 from mlserve.client.base import split_model
 from mlserve.client.retry import should_retry, wait_before_retry
 from mlserve.errors import (
+    MlserveError,
     ServerTimeout,
     ServerUnreachable,
     UnexpectedAnswer,
@@ -153,9 +154,15 @@ class AsyncClient:
             reraise=True,
             before_sleep=self._count_retry,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self._once(method, path, body)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._once(method, path, body)
+        except MlserveError as exc:
+            tries = retrying.statistics.get("attempt_number", 1)
+            if tries > 1:
+                exc.message += f" (gave up after {tries - 1} retries; --retries raises that)"
+            raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _count_retry(self, _: Any) -> None:
