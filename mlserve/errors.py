@@ -44,6 +44,9 @@ class MlserveError(Exception):
         # client is never told to retry something that nothing will fix.
         self.retry_after = retry_after
 
+    def __str__(self) -> str:
+        return self.message  # kept current when a caller adds context (rows, retries)
+
     def to_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"error": self.code, "message": self.message}
         body.update(self.detail)
