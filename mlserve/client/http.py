@@ -13,12 +13,11 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from mlserve import wire
 from mlserve.client import payloads
 from mlserve.client.base import split_model
-from mlserve.client.retry import should_retry, wait_before_retry
+from mlserve.client.retry import backoff, should_retry, wait_after_first_retry
 from mlserve.errors import (
     MlserveError,
     ServerTimeout,
@@ -147,10 +146,27 @@ class AsyncClient:
         return payloads.check_answer(operation, answer, payloads.is_single(operation, payload))
 
     async def _call(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+        try:
+            return await self._once(method, path, body)
+        except Exception as exc:
+            if self.retries == 0 or not should_retry(exc):
+                raise
+            first_failure = exc
+        return await self._retry(method, path, body, first_failure)
+
+    async def _retry(
+        self, method: str, path: str, body: bytes | None, failure: BaseException
+    ) -> dict[str, Any]:
+        """Tries 2 and later. tenacity is imported only here: a call that succeeds at once
+        (nearly every one) does not pay its import time in a CLI process."""
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+        await asyncio.sleep(backoff(failure, 1))
+        self.retried += 1
         retrying = AsyncRetrying(
             retry=retry_if_exception(should_retry),
-            wait=wait_before_retry,
-            stop=stop_after_attempt(self.retries + 1),
+            wait=wait_after_first_retry,
+            stop=stop_after_attempt(self.retries),
             reraise=True,
             before_sleep=self._count_retry,
         )
@@ -159,9 +175,8 @@ class AsyncClient:
                 with attempt:
                     return await self._once(method, path, body)
         except MlserveError as exc:
-            tries = retrying.statistics.get("attempt_number", 1)
-            if tries > 1:
-                exc.message += f" (gave up after {tries - 1} retries; --retries raises that)"
+            retries = retrying.statistics.get("attempt_number", 1)  # every one a retry
+            exc.message += f" (gave up after {retries} retries; --retries raises that)"
             raise
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 

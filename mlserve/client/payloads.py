@@ -1,6 +1,7 @@
 """Python values -> the JSON bodies of the mlserve routes, and checks of what comes back.
 
-numpy and pandas are taken as they are (pandas by duck typing: nothing here imports it).
+numpy arrays and pandas frames are taken by duck typing: nothing here imports either, so a
+CLI call stays quick.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mlserve.errors import InputError, UnexpectedAnswer
 from mlserve.wire import Operation
 
@@ -19,21 +18,21 @@ from mlserve.wire import Operation
 def row(features: Any) -> dict[str, Any]:
     if isinstance(features, Mapping):
         return {"features": dict(features)}
-    array = np.asarray(features)
-    if array.ndim != 1:
-        raise InputError(f"one row is a flat list of features, got shape {list(array.shape)}")
-    return {"features": array.tolist()}
+    values = features.tolist() if hasattr(features, "tolist") else list(features)
+    if any(isinstance(v, list | tuple) for v in values):
+        raise InputError("one row is a flat list of features; send rows with predict_batch")
+    return {"features": values}
 
 
 def rows(data: Any) -> dict[str, Any]:
     columns = getattr(data, "columns", None)
     if columns is not None and hasattr(data, "to_numpy"):  # a pandas DataFrame
         return {"inputs": data.to_numpy().tolist(), "columns": [str(c) for c in columns]}
-    if isinstance(data, np.ndarray):
+    if hasattr(data, "ndim") and hasattr(data, "tolist"):  # a numpy array
         if data.ndim != 2:
             raise InputError(f"rows are a 2-D array, got shape {list(data.shape)}")
         return {"inputs": data.tolist()}
-    return {"inputs": list(data)}
+    return {"inputs": [list(r) if isinstance(r, tuple) else r for r in data]}
 
 
 def texts(text: str | list[str]) -> dict[str, Any]:

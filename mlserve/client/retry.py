@@ -10,9 +10,12 @@ clients do not retry in step) and follow the server's `Retry-After` when it send
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import httpx
-from tenacity import RetryCallState
+
+if TYPE_CHECKING:
+    from tenacity import RetryCallState
 
 from mlserve.errors import InferenceTimeout, ModelNotReady, Overloaded
 
@@ -30,11 +33,17 @@ def should_retry(exc: BaseException) -> bool:
     return False
 
 
-def wait_before_retry(state: RetryCallState) -> float:
-    """The server's Retry-After if it sent one, else exponential backoff with full jitter."""
-    exc = state.outcome.exception() if state.outcome is not None else None
+def backoff(exc: BaseException | None, retry: int) -> float:
+    """Seconds before the `retry`-th retry: the server's Retry-After if it sent one, else
+    exponential backoff with full jitter."""
     retry_after = getattr(exc, "retry_after", None)
     if isinstance(retry_after, int | float) and retry_after > 0:
         return float(min(retry_after, MAX_WAIT_S)) + random.uniform(0, FIRST_WAIT_S)
-    ceiling = min(MAX_WAIT_S, FIRST_WAIT_S * 2 ** (state.attempt_number - 1))
+    ceiling = min(MAX_WAIT_S, FIRST_WAIT_S * 2 ** (retry - 1))
     return random.uniform(FIRST_WAIT_S / 2, ceiling)
+
+
+def wait_after_first_retry(state: RetryCallState) -> float:
+    """tenacity's wait for the retries after the first (its attempt 1 is our retry 2)."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    return backoff(exc, state.attempt_number + 1)
