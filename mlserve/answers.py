@@ -52,10 +52,10 @@ def format_rows(result: BatchPrediction) -> list[dict[str, Any]]:
     ]
 
 
-def describe_entry(entry: ModelEntry, *, full: bool = True) -> dict[str, Any]:
+def describe_entry(entry: ModelEntry) -> dict[str, Any]:
     spec = entry.spec
     out: dict[str, Any] = {
-        **entry.state(full=full),
+        **entry.state(),
         "runtime": spec.runtime,
         "default": entry.is_default,
         "file": spec.path.name,

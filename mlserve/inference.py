@@ -143,10 +143,14 @@ class InferenceCore:
         return await self._answer(entry, batch, single, operation, started, is_gone)
 
     async def predict_decoded(
-        self, entry: ModelEntry, inputs: np.ndarray | list[str] | bytes, is_gone: IsGone | None
+        self,
+        entry: ModelEntry,
+        inputs: np.ndarray | list[str] | bytes | str,
+        is_gone: IsGone | None,
     ) -> Answer:
         """The model's answer to inputs a protocol decoded itself (V2 tensors): a 2-D array
-        of rows for tabular models, texts for text models, one encoded image for image models.
+        of rows for tabular models, texts for text models, one encoded image (bytes, or base64
+        text) for image models.
         `entry` comes from `ready_model`. The same checks as for JSON payloads apply."""
         started = time.perf_counter()
         info = entry.info
@@ -156,9 +160,10 @@ class InferenceCore:
             "text": "classify",
             "image": "predict_image",
         }[info.input_kind]  # type: ignore[assignment]
-        if isinstance(inputs, bytes):
+        if isinstance(inputs, bytes | str):
             check_kind(entry.spec.name, info, "image")
-            payload: Any = {"image_bytes": inputs}
+            key = "image_bytes" if isinstance(inputs, bytes) else "image_base64"
+            payload: Any = {key: inputs}
         elif isinstance(inputs, list):
             check_kind(entry.spec.name, info, "text")
             payload = {"texts": inputs}

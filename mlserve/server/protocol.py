@@ -45,7 +45,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
         self._sending_headers = False
-        self._idle_since = asyncio.get_running_loop().time()
+        self._idle_since = self.loop.time()
         super().connection_made(transport)
         self._expect_headers()
         if len(self.connections) > self.limits.max_connections:

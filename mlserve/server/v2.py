@@ -10,8 +10,6 @@ Errors are `{"error": message}` with mlserve's status codes (the one renderer in
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 import numpy as np
@@ -71,7 +69,9 @@ def output_metadata(info: RuntimeInfo) -> list[dict[str, Any]]:
     ]
 
 
-def model_inputs(entry: ModelEntry, tensors: dict[str, Tensor]) -> np.ndarray | list[str] | bytes:
+def model_inputs(
+    entry: ModelEntry, tensors: dict[str, Tensor]
+) -> np.ndarray | list[str] | bytes | str:
     """The inputs the core takes, from tensors whose names the model's metadata lists."""
     info = entry.info
     names = [m["name"] for m in input_metadata(entry, info)]
@@ -100,7 +100,7 @@ def model_inputs(entry: ModelEntry, tensors: dict[str, Tensor]) -> np.ndarray | 
     return matrix
 
 
-def _bytes_input(kind: str, tensor: Tensor) -> list[str] | bytes:
+def _bytes_input(kind: str, tensor: Tensor) -> list[str] | bytes | str:
     if not isinstance(tensor, list):
         raise SchemaViolation(f"input {kind!r} must be a BYTES tensor")
     if kind == "text":
@@ -110,15 +110,7 @@ def _bytes_input(kind: str, tensor: Tensor) -> list[str] | bytes:
             raise InputError("input 'text': an element is not valid UTF-8") from None
     if len(tensor) != 1:
         raise InputError("send one image per request (a BYTES tensor of shape [1])")
-    image = tensor[0]
-    if isinstance(image, bytes):
-        return image
-    try:  # JSON cannot carry raw bytes: a string element is base64, as a data: URL or plain
-        return base64.b64decode(
-            image.partition(",")[2] if image.startswith("data:") else image, validate=True
-        )
-    except (binascii.Error, ValueError):
-        raise InputError("input 'image': a JSON image element must be base64") from None
+    return tensor[0]  # raw bytes (binary), or base64 text (JSON): the core decodes either
 
 
 def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, Tensor]:

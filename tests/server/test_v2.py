@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -294,3 +295,29 @@ models:
     client.infer("later", [tensor])
     assert client.is_model_ready("later")
     assert httpx.get(url + "/v2/models/nope/ready").status_code == 404
+
+
+def test_image_infer_binary_and_base64(
+    client: triton.InferenceServerClient, server_url: str, samples: Path
+) -> None:
+    png = (samples / "digits" / "7.png").read_bytes()
+    tensor = triton.InferInput("image", [1], "BYTES")
+    tensor.set_data_from_numpy(np.array([png], dtype=np.object_), binary_data=True)
+    label = client.infer("digits", [tensor]).as_numpy("label")
+    assert [x.decode() for x in label] == ["7"]
+    as_json = {
+        "inputs": [
+            {
+                "name": "image",
+                "shape": [1],
+                "datatype": "BYTES",
+                "data": [base64.b64encode(png).decode()],
+            }
+        ]
+    }
+    answer = httpx.post(server_url + "/v2/models/digits/infer", json=as_json).json()
+    assert next(o for o in answer["outputs"] if o["name"] == "label")["data"] == ["7"]
+    as_json["inputs"][0]["data"] = ["%%% not base64"]
+    refused = httpx.post(server_url + "/v2/models/digits/infer", json=as_json)
+    assert refused.status_code == 400
+    assert "not valid base64" in refused.json()["error"]
