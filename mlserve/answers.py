@@ -58,6 +58,7 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
         **entry.state(),
         "runtime": spec.runtime,
         "default": entry.is_default,
+        "input_kind": entry.input_kind,
         "file": spec.path.name,
         "batching": spec.batching.model_dump(),
         "inputs": [f.model_dump(exclude_none=True) for f in spec.inputs] if spec.inputs else None,

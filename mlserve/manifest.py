@@ -100,6 +100,7 @@ class ServerSpec(_Strict):
     body_timeout_s: Annotated[float, Field(gt=0)] = 60.0
     keep_alive_s: Annotated[float, Field(gt=0)] = 5.0
     max_connections: Annotated[int, Field(ge=1)] = 2048
+    console: bool = True  # the live console at `/`
     limits: LimitsSpec = LimitsSpec()
     cors: CorsSpec = CorsSpec()
 

@@ -29,6 +29,9 @@ DOCS = "/docs"
 REDOC = "/redoc"
 OPENAPI = "/openapi.json"
 DOCS_ASSETS = "/docs-assets"
+CONSOLE = "/"
+CONSOLE_ASSETS = "/console-assets"
+CONSOLE_STATS = "/console/stats"
 
 V2 = "/v2"
 V2_LIVE = V2 + "/health/live"
@@ -47,10 +50,12 @@ ENV_SERVE_MANIFEST = "MLSERVE_SERVE_MANIFEST"  # set by `serve` for its worker p
 ENV_SERVE_OVERRIDES = "MLSERVE_SERVE_OVERRIDES"  # the command line's server options, as JSON
 DEFAULT_URL = "http://127.0.0.1:8000"
 
-# Routes that answer without an API key: probes and the API documentation.
+# Routes that answer without an API key: probes, the API documentation and the console's
+# page (which holds no data: it asks for a key before it shows anything).
 OPEN_ROUTES = frozenset(
-    {HEALTH, READY, V2_LIVE, V2_READY, DOCS, DOCS + "/oauth2-redirect", REDOC, OPENAPI}
+    {HEALTH, READY, V2_LIVE, V2_READY, DOCS, DOCS + "/oauth2-redirect", REDOC, OPENAPI, CONSOLE}
 )
+OPEN_PREFIXES = (DOCS_ASSETS + "/", CONSOLE_ASSETS + "/")
 
 # Every server option's variable (flags > environment > manifest); a test keeps this list equal
 # to what mlserve.settings reads, so that `serve --help` can show it without importing pydantic.
@@ -69,6 +74,7 @@ SERVER_ENV_VARIABLES = (
     "MLSERVE_BODY_TIMEOUT_S",
     "MLSERVE_KEEP_ALIVE_S",
     "MLSERVE_MAX_CONNECTIONS",
+    "MLSERVE_CONSOLE",
     "MLSERVE_LIMITS__MAX_BODY_BYTES",
     "MLSERVE_LIMITS__MAX_BATCH_ROWS",
     "MLSERVE_LIMITS__MAX_FEATURES",

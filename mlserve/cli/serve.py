@@ -68,6 +68,10 @@ def serve(
             "[manifest, else 2048].",
         ),
     ] = None,
+    console: Annotated[
+        bool | None,
+        typer.Option("--console/--no-console", help="The live console at / [manifest, else on]."),
+    ] = None,
     grace_period: Annotated[
         float | None,
         typer.Option(
@@ -92,6 +96,7 @@ def serve(
         body_timeout_s=body_timeout,
         keep_alive_s=timeout_keep_alive,
         max_connections=limit_concurrency,
+        console=console,
     )
     from mlserve.server.auth import keys_from_env
     from mlserve.server.run import serve as run_server
@@ -99,7 +104,11 @@ def serve(
     keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names
     if spec.server.log_format == "text":
         base = f"http://{spec.server.host}:{spec.server.port}"
-        typer.echo(f"mlserve: API {base}  docs {base}/docs  metrics {base}/metrics", err=True)
+        console_url = f"console {base}{wire.CONSOLE}  " if spec.server.console else ""
+        typer.echo(
+            f"mlserve: {console_url}API docs {base}{wire.DOCS}  metrics {base}{wire.METRICS}",
+            err=True,
+        )
     _check_port(spec.server.host, spec.server.port)
     if backend == "ray":
         try:

@@ -15,8 +15,9 @@ from mlserve._version import __version__
 from mlserve.inference import InferenceCore
 from mlserve.manifest import Manifest, ModelSpec
 from mlserve.runtimes.base import Runtime
-from mlserve.server import docs, errors
+from mlserve.server import console, docs, errors
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
+from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics, metrics_router
 from mlserve.server.middleware import RequestContext
 from mlserve.server.routes import prediction_router, status_router
@@ -39,6 +40,7 @@ def create_app(
     at once and `/ready` turns 200 when every startup model is loaded."""
     api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
     metrics = Metrics()
+    live = LiveStats() if manifest.server.console else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +48,8 @@ def create_app(
         core = InferenceCore(manifest, runtime_factory)
         app.state.core = core
         core.observers.append(metrics)
+        if live is not None:
+            core.observers.append(live)
         core.watch_states(metrics.model_state)
         log.info(
             "serving %d model version(s) from %s; API docs at /docs, metrics at /metrics",
@@ -77,6 +81,8 @@ def create_app(
     app.include_router(metrics_router(metrics))
     errors.install(app)
     docs.install(app, manifest, secured=bool(api_keys))
+    if live is not None:
+        console.install(app, live)
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
     cors = manifest.server.cors
@@ -91,5 +97,5 @@ def create_app(
             max_age=cors.max_age,
         )
     # Outermost: refusals get a request id and a log line.
-    app.add_middleware(RequestContext, metrics=metrics, echo_request_id=echo_request_id)
+    app.add_middleware(RequestContext, metrics=metrics, live=live, echo_request_id=echo_request_id)
     return app

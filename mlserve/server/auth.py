@@ -34,7 +34,7 @@ def keys_from_env(variable: str | None) -> list[str]:
 
 
 def _is_open(path: str) -> bool:
-    return path in wire.OPEN_ROUTES or path.startswith(wire.DOCS_ASSETS + "/")
+    return path in wire.OPEN_ROUTES or path.startswith(wire.OPEN_PREFIXES)
 
 
 def has_valid_key(scope: Scope, keys: list[bytes]) -> bool:

@@ -10,6 +10,7 @@ import uuid
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlserve.context import RequestInfo, current
+from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics
 
 access_log = logging.getLogger("mlserve.access")
@@ -18,9 +19,16 @@ access_log = logging.getLogger("mlserve.access")
 class RequestContext:
     """Take `X-Request-ID` or make one, echo it back; log and count the request at its end."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, echo_request_id: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        live: LiveStats | None = None,
+        echo_request_id: bool = True,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.live = live
         self.echo = echo_request_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -47,6 +55,8 @@ class RequestContext:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.metrics.observe_request(route, info.model, info.version, status, seconds)
+            if self.live is not None and info.model is not None and info.version is not None:
+                self.live.observe_request(info.model, info.version, status, seconds)
             if access_log.isEnabledFor(logging.INFO):
                 fields = {
                     "request_id": info.request_id,
