@@ -32,6 +32,7 @@ WORKER_OVERRIDES = (
     "header_timeout_s",
     "body_timeout_s",
     "max_connections",
+    "console",
 )
 
 
