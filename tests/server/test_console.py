@@ -80,7 +80,10 @@ def test_stats_list_every_version_and_move_with_traffic(
 
 
 def test_stats_need_the_key_but_the_page_does_not(
-    samples: Path, tmp_path: Path, serve_manifest: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+    samples: Path,
+    tmp_path: Path,
+    serve_manifest: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("TEST_CONSOLE_KEYS", "right-key")
     url = serve_manifest(
