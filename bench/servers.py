@@ -89,7 +89,8 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
             "--log-level",
             "warning",
         ]
-    batch_size = 64 if kind == "mlserve-batch" else 1
+    batch_size = 1 if kind == "mlserve-nobatch" else 64
+    console = ["--no-console"] if kind == "mlserve-batch-noconsole" else []
     return [
         str(venv_bin / "mlserve"),
         "serve",
@@ -98,6 +99,7 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
         str(port),
         "--log-level",
         "warning",
+        *console,
     ]
 
 

@@ -25,7 +25,7 @@ def test_serve_answers_and_exits_0_on_sigterm(sample_manifest: Path) -> None:
     assert code == 0
     assert "model iris:v2 loaded" in log
     assert "model=iris version=v2 rows=1 latency_ms=" in log
-    assert f"API {served.url}" in log
+    assert f"console {served.url}/  API docs {served.url}/docs" in log
 
 
 def test_serve_with_two_workers_and_summed_metrics(sample_manifest: Path) -> None:
