@@ -7,6 +7,7 @@ Screenshots of each step go to test-output/console/."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -166,6 +167,32 @@ def test_console_shows_every_model_and_tries_each_kind(
         )
     assert console.answer() == str(seen["prediction"])
     console.shot("06-digits")
+
+    # The same field takes a file dropped on it.
+    dropped = samples / "digits" / "7.png"
+    transfer = page.evaluate_handle(
+        """([name, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, {type: "image/png"}));
+            return transfer;
+        }""",
+        [dropped.name, base64.b64encode(dropped.read_bytes()).decode()],
+    )
+    page.dispatch_event(".drop", "drop", {"dataTransfer": transfer})
+    assert page.eval_on_selector("input[name=file]", "input => input.files[0].name") == "7.png"
+    page.click("#try-submit")
+    with dropped.open("rb") as image:
+        seen = api(
+            console_server,
+            "/models/digits/predict/image",
+            files={"file": ("7.png", image, "image/png")},
+        )
+    page.wait_for_function(
+        "expected => document.querySelector('[data-answer] output')?.textContent === expected",
+        arg=str(seen["prediction"]),
+        timeout=WAIT_MS,
+    )
 
     # A burst of requests: the figures and the chart of iris v1 move.
     figure = console.card("iris").locator('[data-figure="requests_per_s"] .value')
