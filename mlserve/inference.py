@@ -213,10 +213,10 @@ class InferenceCore:
         if operation == "predict_batch":
             return tabular.batch_rows(payload, info.n_features, spec.inputs, limits), False
         if operation == "classify":
-            return text.texts(payload, limits, spec.max_length)
+            return text.texts(payload, limits, info.max_length)
         from mlserve.inputs.image import decode  # Pillow only for image models
 
-        return decode(payload, spec, info, limits), True
+        return decode(payload, info, limits), True
 
     async def _submit(
         self, entry: ModelEntry, batch: Batch, is_gone: IsGone | None

@@ -11,10 +11,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from mlserve import runtimes
 from mlserve.errors import ManifestError
-from mlserve.runtimes import RUNTIMES
+from mlserve.runtimes.options import RuntimeOptions
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -105,16 +114,14 @@ class ServerSpec(_Strict):
     cors: CorsSpec = CorsSpec()
 
 
-class PreprocessSpec(_Strict):
-    """How an image becomes the model's input tensor."""
+class InvalidOptions(ValueError):
+    """A runtime's options failed its model; `_explain` reports the first error as if the
+    entry itself had failed on that key."""
 
-    size: tuple[int, int] | None = None
-    mode: Literal["L", "RGB"] = "RGB"
-    scale: float = 1 / 255
-    mean: list[float] | None = None
-    std: list[float] | None = None
-    invert: bool = False
-    channels_first: bool = True
+    def __init__(self, runtime: str, error: ValidationError) -> None:
+        super().__init__(f"invalid options for runtime {runtime!r}: {error}")
+        self.runtime = runtime
+        self.error = error
 
 
 class ModelSpec(_Strict):
@@ -135,21 +142,35 @@ class ModelSpec(_Strict):
     replicas: Annotated[int, Field(ge=1)] | None = None
     autoscaling: AutoscalingSpec | None = None
     resources: ResourcesSpec = ResourcesSpec()
-    # Runtime-specific options; each runtime reads the ones it needs.
-    device: str = "auto"
-    input: Literal["tabular", "image", "text"] | None = None
-    preprocess: PreprocessSpec | None = None
-    max_length: Annotated[int, Field(ge=1)] = 512
-    input_shape: list[int] | None = None
-    model_class: str | None = None
-    model_kwargs: dict[str, Any] = {}
-    trusted: bool = False
+    # The runtime's own options (its module's `Options`), written beside the keys above.
+    options: SerializeAsAny[RuntimeOptions] = RuntimeOptions()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _runtime_options(cls, data: Any) -> Any:
+        """Keys that are not common to every model are the runtime's options: validate them
+        with its model (an unknown runtime is reported by the `runtime` field instead)."""
+        if not isinstance(data, dict) or isinstance(data.get("options"), RuntimeOptions):
+            return data
+        common = {k: v for k, v in data.items() if k in cls.model_fields and k != "options"}
+        own = {k: v for k, v in data.items() if k not in common and k != "options"}
+        if isinstance(data.get("options"), dict):  # a dumped spec (e.g. sent to Ray)
+            own = {**data["options"], **own}
+        runtime = data.get("runtime")
+        if isinstance(runtime, str) and runtime in runtimes.available():
+            try:
+                common["options"] = runtimes.options_model(runtime).model_validate(own)
+            except ValidationError as exc:
+                raise InvalidOptions(runtime, exc) from None
+        return common
 
     @field_validator("runtime")
     @classmethod
     def _known_runtime(cls, value: str) -> str:
-        if value not in RUNTIMES:
-            raise ValueError(f"unknown runtime {value!r}; expected one of: {', '.join(RUNTIMES)}")
+        if value not in runtimes.available():
+            raise ValueError(
+                f"unknown runtime {value!r}; expected one of: {', '.join(runtimes.available())}"
+            )
         return value
 
     @property
@@ -232,8 +253,8 @@ def _check_consistency(manifest: Manifest, raw: Any, root: Any, check_files: boo
 def _explain(path: Path, raw: dict[str, Any], root: Any, exc: ValidationError) -> str:
     """Turn pydantic's first error into: file, model, field, line, and what was expected."""
     # An unknown key usually explains the rest (a misspelt `path` is also a missing one).
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-    first = errors[0]
+    errors = sorted(_flat_errors(exc), key=lambda e: e[0]["type"] != "extra_forbidden")
+    first, options = errors[0]
     loc = tuple(first["loc"])
     name = version = None
     if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
@@ -243,7 +264,7 @@ def _explain(path: Path, raw: dict[str, Any], root: Any, exc: ValidationError) -
     message = str(first["msg"]).removeprefix("Value error, ")
     field = str(loc[-1]) if loc else ""
     if first["type"] == "extra_forbidden":
-        known = _known_keys(loc)
+        known = _known_keys(loc, options)
         close = difflib.get_close_matches(field, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
         message = f"unknown key {field!r}{hint}"
@@ -253,8 +274,35 @@ def _explain(path: Path, raw: dict[str, Any], root: Any, exc: ValidationError) -
     return f"{_where(path, name, version, *loc, root=root)}: {message}{more}"
 
 
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    schema: type[BaseModel] = Manifest
+ErrorDetail = Any  # one of pydantic's error dicts
+
+
+def _flat_errors(exc: ValidationError) -> list[tuple[ErrorDetail, type[BaseModel] | None]]:
+    """Every error, a runtime's option errors placed at their key in the model entry (with
+    the options model they came from)."""
+    out: list[tuple[ErrorDetail, type[BaseModel] | None]] = []
+    for error in exc.errors():
+        invalid = (error.get("ctx") or {}).get("error")
+        if isinstance(invalid, InvalidOptions):
+            model = runtimes.options_model(invalid.runtime)
+            for inner in invalid.error.errors():
+                out.append(({**inner, "loc": (*error["loc"], *inner["loc"])}, model))
+        else:
+            out.append((error, None))
+    return out
+
+
+def _known_keys(loc: tuple[Any, ...], options: type[BaseModel] | None = None) -> list[str]:
+    if options is None:
+        return _keys_along(Manifest, loc)
+    inside = loc[2:]  # after ("models", index)
+    if len(inside) == 1:  # a key of the entry itself: a common one or the runtime's own
+        common = [k for k in ModelSpec.model_fields if k != "options"]
+        return common + list(options.model_fields)
+    return _keys_along(options, inside)
+
+
+def _keys_along(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     for part in loc[:-1]:
         if isinstance(part, int):
             continue

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from mlserve import integrity
 from mlserve.errors import ModelNotFound, ModelNotReady
 from mlserve.manifest import Manifest, ModelSpec
-from mlserve.runtimes import INPUT_KINDS, resolve_runtime
+from mlserve.runtimes import missing_framework, resolve_runtime
 from mlserve.runtimes.base import Runtime, RuntimeInfo
 
 log = logging.getLogger("mlserve.registry")
@@ -57,7 +57,7 @@ class ModelEntry:
         """What the model takes: from the loaded model, else from the manifest."""
         if self.runtime is not None:
             return self.info.input_kind
-        return self.spec.input or INPUT_KINDS.get(self.spec.runtime, "tabular")
+        return self.spec.options.input_kind()
 
     @property
     def public_reason(self) -> str | None:
@@ -163,6 +163,8 @@ class ModelRegistry:
                 runtime = await asyncio.to_thread(self._load_runtime, entry.spec)
             except Exception as exc:  # any load error marks this model failed, not the server
                 entry.reason = f"{type(exc).__name__}: {exc}"
+                if entry.spec.path.name not in entry.reason:  # frameworks rarely name it
+                    entry.reason = f"{entry.spec.path.name}: {entry.reason}"
                 self._set(entry, "failed")
                 log.error(
                     "model %s failed to load: %s",
@@ -228,7 +230,10 @@ class ModelRegistry:
 
     def _load_runtime(self, spec: ModelSpec) -> Runtime:
         runtime = self._new_runtime(spec)
-        runtime.load()
+        try:
+            runtime.load()
+        except ImportError as exc:  # the framework is not installed: say what to install
+            raise missing_framework(spec.runtime, exc) from None
         return runtime
 
     @property

@@ -57,9 +57,9 @@ def credit_rule(age: np.ndarray, income: np.ndarray, score: np.ndarray) -> np.nd
     return points > 0.5
 
 
-def credit(out: Path) -> dict[str, float]:
+def credit_data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Named features age (18..100), income (>= 0), credit_score (300..850); labels
-    approved/denied from `credit_rule` with 5% of labels flipped as noise."""
+    approved/denied from `credit_rule` with 5% of labels flipped as noise. Train/test split."""
     rng = np.random.default_rng(SEED)
     n = 4000
     age = rng.integers(18, 101, n)
@@ -69,9 +69,47 @@ def credit(out: Path) -> dict[str, float]:
     x = np.column_stack([age, income, score]).astype(float)
     y = np.where(approved, "approved", "denied")
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, random_state=SEED)
+    return x_train, x_test, y_train, y_test
+
+
+def credit(out: Path) -> dict[str, float]:
+    x_train, x_test, y_train, y_test = credit_data()
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(x_train, y_train)
     joblib.dump(model, out / "credit.joblib")
     return {"credit accuracy": model.score(x_test, y_test)}
+
+
+def credit_boosted(out: Path) -> dict[str, float]:
+    """The credit data as gradient-boosted trees, saved in each framework's native format
+    (class 0 = approved, 1 = denied: the manifest gives the labels)."""
+    import lightgbm
+    import xgboost
+
+    x_train, x_test, y_train, y_test = credit_data()
+    target, truth = (y_train == "denied").astype(int), (y_test == "denied").astype(int)
+    boosted = xgboost.XGBClassifier(n_estimators=200, max_depth=4, random_state=SEED)
+    boosted.fit(x_train, target)
+    boosted.save_model(out / "credit-xgb.json")
+    light = lightgbm.LGBMClassifier(n_estimators=200, random_state=SEED, verbose=-1)
+    light.fit(x_train, target)
+    light.booster_.save_model(str(out / "credit-lgbm.txt"))
+    return {
+        "credit xgboost accuracy": float((boosted.predict(x_test) == truth).mean()),
+        "credit lightgbm accuracy": float((light.predict(x_test) == truth).mean()),
+    }
+
+
+def onnx_samples(out: Path) -> dict[str, float]:
+    """iris v1's pipeline converted with skl2onnx, and the digits CNN exported to ONNX."""
+    from skl2onnx import to_onnx
+
+    iris_v1 = joblib.load(out / "iris-v1.joblib")
+    data = load_iris()
+    graph = to_onnx(iris_v1, data.data[:1].astype(np.float32), options={"zipmap": False})
+    (out / "iris-v1.onnx").write_bytes(graph.SerializeToString())
+    from sample_models.torch_samples import digits_onnx
+
+    return digits_onnx(out)
 
 
 def diabetes(out: Path) -> dict[str, float]:
@@ -97,12 +135,23 @@ def sentiment(out: Path) -> dict[str, float]:
     return build_sentiment(out, out / ".cache")
 
 
+def skops_sample(out: Path) -> dict[str, float]:
+    """iris v2's forest in the skops format (no pickle)."""
+    from skops import io as skops_io
+
+    skops_io.dump(joblib.load(out / "iris-v2.joblib"), out / "iris-v2.skops")
+    return {}
+
+
 # name -> (files it writes, builder, the extra it needs); expensive ones are built once.
 BUILDERS: dict[str, tuple[list[str], Callable[[Path], dict[str, float]], str | None]] = {
     "iris": (["iris-v1.joblib", "iris-v2.joblib"], iris, None),
     "credit": (["credit.joblib"], credit, None),
     "diabetes": (["diabetes.joblib"], diabetes, None),
     "torch": (["digits.pt2", "iris-mlp.safetensors", "digits/7.png"], torch_samples, "torch"),
+    "boosted": (["credit-xgb.json", "credit-lgbm.txt"], credit_boosted, "xgboost"),
+    "onnx": (["iris-v1.onnx", "digits.onnx"], onnx_samples, "skl2onnx"),
+    "skops": (["iris-v2.skops"], skops_sample, "skops"),
     "sentiment": (["sentiment/mlserve-build.json"], sentiment, "transformers"),
 }
 
@@ -116,7 +165,7 @@ def build(out: Path = HERE, force: bool = False, only: list[str] | None = None) 
         if only and name not in only:
             continue
         if needs and importlib.util.find_spec(needs) is None:
-            print(f"skipping {name}: pip install 'mlserve[{needs}]' to build it", file=sys.stderr)
+            print(f"skipping {name}: pip install 'mlserve[all]' to build it", file=sys.stderr)
             continue
         done = all((out / f).exists() for f in files) and name in scores
         if force or not done:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,30 @@ def digits(out: Path) -> dict[str, float]:
             folder / f"{digit}.png"
         )
     return {"digits accuracy": score}
+
+
+def digits_onnx(out: Path) -> dict[str, float]:
+    """The digits CNN of digits.pt2 exported to ONNX (same weights), with a dynamic batch."""
+    program = torch.export.load(str(out / "digits.pt2"))
+    model = DigitsCNN()
+    model.load_state_dict(program.state_dict)
+    model.eval()
+    example = torch.zeros(2, 1, 8, 8)
+    with warnings.catch_warnings():  # the TorchScript-based exporter needs no onnxscript
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (example,),
+            str(out / "digits.onnx"),
+            dynamo=False,
+            input_names=["image"],
+            output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
+        )
+    probe = torch.rand(16, 1, 8, 8)
+    with torch.inference_mode():
+        same = bool((model(probe).argmax(1) == program.module()(probe).argmax(1)).all())
+    return {"digits onnx agrees with pt2": float(same)}
 
 
 def iris_torch(out: Path) -> dict[str, float]:

@@ -64,3 +64,14 @@ def test_local_imports_only_the_framework_of_its_model(sample_manifest: Path) ->
     )
     assert "torch" in torch_model
     assert not {"transformers", "fastapi", "uvicorn"} & set(torch_model)
+
+
+def test_reading_a_manifest_imports_no_framework(sample_manifest: Path) -> None:
+    code = (
+        "import sys; from mlserve.manifest import load_manifest; "
+        f"load_manifest({str(sample_manifest)!r}); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        f"set({HEAVY!r})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "[]", out.stderr

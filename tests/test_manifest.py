@@ -167,3 +167,67 @@ def test_not_a_mapping_and_unreadable(folder: Path) -> None:
 
 def test_empty_models_list(folder: Path) -> None:
     assert "field 'models'" in refused(folder, "models: []\n")
+
+
+def test_a_runtime_option_is_checked_by_its_runtime(folder: Path) -> None:
+    message = refused(
+        folder,
+        """
+models:
+  - name: sentiment
+    runtime: transformers
+    path: a.joblib
+    max_lenght: 128
+""",
+    )
+    assert "model 'sentiment'" in message
+    assert "unknown key 'max_lenght'" in message
+    assert "did you mean 'max_length'" in message
+    assert "line 6" in message
+
+
+def test_an_option_of_another_runtime_is_refused(folder: Path) -> None:
+    message = refused(
+        folder,
+        """
+models:
+  - {name: iris, runtime: sklearn, path: a.joblib, max_length: 12}
+""",
+    )
+    assert "unknown key 'max_length'" in message
+    assert "known keys:" in message or "did you mean" in message
+
+
+def test_a_bad_nested_runtime_option_names_its_field_and_line(folder: Path) -> None:
+    message = refused(
+        folder,
+        """
+models:
+  - name: digits
+    runtime: torch
+    path: a.joblib
+    input: image
+    preprocess:
+      mode: CMYK
+""",
+    )
+    assert "field 'preprocess.mode'" in message
+    assert "line 8" in message
+    assert "'L' or 'RGB'" in message
+
+
+def test_runtime_options_are_typed_by_their_runtime(folder: Path) -> None:
+    path = write_manifest(
+        folder,
+        """
+models:
+  - {name: sentiment, runtime: transformers, path: a.joblib, max_length: 64}
+  - {name: digits, runtime: torch, path: a.joblib, input: image, device: cpu}
+""",
+    )
+    sentiment, digits = load_manifest(path).models
+    assert type(sentiment.options).__module__ == "mlserve.runtimes.transformers"
+    assert sentiment.options.input_kind() == "text"
+    assert sentiment.options.max_length == 64  # type: ignore[attr-defined]
+    assert digits.options.input_kind() == "image"
+    assert digits.options.device == "cpu"  # type: ignore[attr-defined]

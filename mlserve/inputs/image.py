@@ -16,17 +16,18 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
-from mlserve.manifest import LimitsSpec, ModelSpec, PreprocessSpec
+from mlserve.manifest import LimitsSpec
 from mlserve.runtimes.base import RuntimeInfo
+from mlserve.runtimes.options import PreprocessSpec
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
-def decode(payload: Any, spec: ModelSpec, info: RuntimeInfo, limits: LimitsSpec) -> np.ndarray:
+def decode(payload: Any, info: RuntimeInfo, limits: LimitsSpec) -> np.ndarray:
     """One image -> float32 array of shape (1, C, H, W) (or (1, H, W, C))."""
     data = image_bytes(payload, limits)
     image = open_image(data, limits)
-    return preprocess(image, spec.preprocess or PreprocessSpec(), info.input_shape)[None, ...]
+    return preprocess(image, info.preprocess or PreprocessSpec(), info.input_shape)[None, ...]
 
 
 def image_bytes(payload: Any, limits: LimitsSpec) -> bytes:

@@ -1,51 +1,61 @@
-"""Runtimes by name, imported only when a manifest asks for them.
+"""Runtimes by name: `runtime: xgboost` in a manifest is the module `mlserve.runtimes.xgboost`.
 
-Adding a framework means adding one module with a `Runtime` class and one line here; the
-server, the inference core and the CLI never name a framework.
+A runtime module defines `Options` (the pydantic model of its manifest options), `RUNTIME` (its
+`mlserve.runtimes.base.Runtime` class) and `EXTRA` (what to install for its framework), and imports
+its framework only inside `Runtime.load`, so that reading a manifest stays light. Adding a
+framework is adding one module (and one conformance case): nothing here or elsewhere names it.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
+import pkgutil
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from mlserve.errors import ManifestError
 
 if TYPE_CHECKING:
     from mlserve.runtimes.base import Runtime
+    from mlserve.runtimes.options import RuntimeOptions
 
-RUNTIMES: dict[str, str] = {
-    "sklearn": "mlserve.runtimes.sklearn:SklearnRuntime",
-    "torch": "mlserve.runtimes.torch:TorchRuntime",
-    "transformers": "mlserve.runtimes.transformers:TransformersRuntime",
-}
+NOT_RUNTIMES = frozenset({"base", "options"})  # the modules every runtime shares
 
-# The input a runtime takes when the manifest's `input` does not say (tabular otherwise); known
-# before the model loads, so requests can be routed by kind to a lazy model.
-INPUT_KINDS: dict[str, str] = {"transformers": "text"}
 
-# What to install when a runtime's framework is missing.
-EXTRAS: dict[str, str] = {
-    "sklearn": "mlserve",
-    "torch": "mlserve[torch]",
-    "transformers": "mlserve[transformers]",
-}
+@functools.cache
+def available() -> tuple[str, ...]:
+    """Every runtime name, from the modules of this package."""
+    names = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    return tuple(sorted(n for n in names if n not in NOT_RUNTIMES))
+
+
+def _module(name: str) -> ModuleType:
+    if name not in available():
+        raise ManifestError(f"unknown runtime {name!r}; expected one of: {', '.join(available())}")
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def options_model(name: str) -> type[RuntimeOptions]:
+    """The pydantic model of the runtime's manifest options."""
+    options: type[RuntimeOptions] = _module(name).Options
+    return options
+
+
+def extra(name: str) -> str:
+    """What to `pip install` for the runtime's framework."""
+    return str(_module(name).EXTRA)
 
 
 def resolve_runtime(name: str) -> type[Runtime]:
-    """Import the runtime class registered under `name`."""
-    try:
-        module_name, _, attr = RUNTIMES[name].partition(":")
-    except KeyError:
-        raise ManifestError(
-            f"unknown runtime {name!r}; expected one of: {', '.join(RUNTIMES)}"
-        ) from None
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ManifestError(
-            f"runtime {name!r} needs a package that is not installed ({exc.name}): "
-            f"pip install '{EXTRAS.get(name, 'mlserve[all]')}'"
-        ) from exc
-    cls: type[Runtime] = getattr(module, attr)
+    """The runtime class registered under `name`."""
+    cls: type[Runtime] = _module(name).RUNTIME
     return cls
+
+
+def missing_framework(name: str, exc: ImportError) -> ManifestError:
+    """The error for a runtime whose framework is not installed."""
+    return ManifestError(
+        f"runtime {name!r} needs a package that is not installed ({exc.name}): "
+        f"pip install '{extra(name)}'"
+    )

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from mlserve.manifest import ModelSpec
+from mlserve.runtimes.options import InputKind, PreprocessSpec
 
-InputKind = Literal["tabular", "image", "text"]
+if TYPE_CHECKING:
+    from mlserve.manifest import ModelSpec
 Task = Literal["classification", "regression"]
 Batch = np.ndarray | list[str]
 
@@ -40,6 +41,8 @@ class RuntimeInfo:
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
     replicas: int | None = None  # copies serving the model, where a backend runs several
+    preprocess: PreprocessSpec | None = None  # image models: how an image becomes the input
+    max_length: int | None = None  # text models: tokens kept per text
 
 
 @dataclass

@@ -1,15 +1,15 @@
-"""scikit-learn (and any joblib/pickle estimator with `predict`)."""
+"""scikit-learn: `.skops` files (recommended: loading runs no code, and only the types the
+manifest trusts are built), or joblib/pickle files (loading runs code: pin them with sha256)."""
 
 from __future__ import annotations
 
+import logging
 import warnings
+from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
-import sklearn
-from sklearn.base import is_classifier
-from sklearn.exceptions import InconsistentVersionWarning
+from pydantic import Field
 
 from mlserve.runtimes.base import (
     Batch,
@@ -19,6 +19,16 @@ from mlserve.runtimes.base import (
     classify_from_proba,
     resolve_labels,
 )
+from mlserve.runtimes.options import RuntimeOptions
+
+EXTRA = "mlserve"
+log = logging.getLogger("mlserve.runtimes.sklearn")
+
+
+class Options(RuntimeOptions):
+    # `.skops` files: the types beyond skops' defaults that this model may build, e.g.
+    # sklearn.ensemble._forest.RandomForestClassifier. Never read from the file itself.
+    trusted_types: list[str] = Field(default_factory=list)
 
 
 class SklearnRuntime(Runtime):
@@ -29,9 +39,13 @@ class SklearnRuntime(Runtime):
     _labels: list[Any]
 
     def load(self) -> None:
+        import sklearn
+        from sklearn.base import is_classifier
+        from sklearn.exceptions import InconsistentVersionWarning
+
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", InconsistentVersionWarning)
-            model = joblib.load(self.spec.path)
+            model = self._read(self.spec.path)
         if not callable(getattr(model, "predict", None)):
             raise TypeError(f"{type(model).__name__} has no predict(); not a scikit-learn model")
         notes = [
@@ -60,6 +74,25 @@ class SklearnRuntime(Runtime):
             notes=notes,
         )
 
+    @property
+    def options(self) -> Options:
+        assert isinstance(self.spec.options, Options)
+        return self.spec.options
+
+    def _read(self, path: Path) -> Any:
+        if path.suffix == ".skops":
+            return load_skops(path, self.options.trusted_types)
+        import joblib
+
+        if self.spec.sha256 is None:
+            log.warning(
+                "model %s: %s is a pickle, and loading a pickle runs code; pin it with sha256 "
+                "in the manifest, or save it as .skops",
+                self.spec.key,
+                path.name,
+            )
+        return joblib.load(path)
+
     def describe(self) -> RuntimeInfo:
         return self._info
 
@@ -77,3 +110,26 @@ class SklearnRuntime(Runtime):
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         return BatchPrediction(values.tolist())
+
+
+def load_skops(path: Path, trusted: list[str]) -> Any:
+    """A .skops file, built from the types skops trusts by default plus `trusted` (from the
+    manifest); any other type in the file is refused before anything is built."""
+    try:
+        from skops import io as skops_io
+    except ImportError:
+        raise RuntimeError(
+            "reading .skops files needs skops: pip install 'mlserve[skops]'"
+        ) from None
+
+    needed = skops_io.get_untrusted_types(file=path)
+    refused = sorted(set(needed) - set(trusted))
+    if refused:
+        raise ValueError(
+            f"{path.name} needs types the manifest does not trust: {', '.join(refused)}; "
+            "if you trust them, list them under trusted_types"
+        )
+    return skops_io.load(path, trusted=list(trusted) or None)
+
+
+RUNTIME = SklearnRuntime

@@ -18,9 +18,8 @@ import zipfile
 from typing import Any
 
 import numpy as np
-import torch
+from pydantic import Field
 
-from mlserve.device import resolve_device
 from mlserve.runtimes.base import (
     Batch,
     BatchPrediction,
@@ -31,8 +30,15 @@ from mlserve.runtimes.base import (
     resolve_labels,
     softmax,
 )
+from mlserve.runtimes.options import PreprocessSpec, TensorInputOptions, TrustOptions
 
 log = logging.getLogger("mlserve.runtimes.torch")
+EXTRA = "mlserve[torch]"
+
+
+class Options(TensorInputOptions, TrustOptions):
+    model_class: str | None = None  # module:Class to rebuild a state_dict or safetensors into
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
 class TorchRuntime(Runtime):
@@ -42,15 +48,24 @@ class TorchRuntime(Runtime):
     _info: RuntimeInfo
     _labels: list[Any] | None = None
 
+    @property
+    def options(self) -> Options:
+        assert isinstance(self.spec.options, Options)
+        return self.spec.options
+
     def load(self) -> None:
-        spec = self.spec
-        self._device = resolve_device(spec.device)
+        import torch
+
+        from mlserve.device import resolve_device
+
+        spec, options = self.spec, self.options
+        self._device = resolve_device(options.device)
         module, example_shape = self._read_module()
         with contextlib.suppress(NotImplementedError):  # exported programs fix their mode
             module.eval()
         self._module = module.to(self._device)
-        kind = spec.input or "tabular"
-        input_shape = tuple(spec.input_shape) if spec.input_shape else example_shape
+        kind = options.input_kind()
+        input_shape = tuple(options.input_shape) if options.input_shape else example_shape
         n_features = None
         if kind == "tabular":
             n_features = input_shape[0] if input_shape else _first_layer_width(module)
@@ -69,6 +84,7 @@ class TorchRuntime(Runtime):
             labels=labels,
             input_shape=input_shape if kind == "image" else None,
             device=str(self._device),
+            preprocess=(options.preprocess or PreprocessSpec()) if kind == "image" else None,
         )
 
     def describe(self) -> RuntimeInfo:
@@ -83,6 +99,8 @@ class TorchRuntime(Runtime):
         return classify_from_proba(softmax(outputs.astype(np.float64)), self._labels)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
         with torch.inference_mode():
             tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
             out = self._module(tensor.to(self._device))
@@ -92,7 +110,9 @@ class TorchRuntime(Runtime):
             return result
 
     def _read_module(self) -> tuple[Any, tuple[int, ...] | None]:
-        path, spec = self.spec.path, self.spec
+        import torch
+
+        path, spec = self.spec.path, self.options
         if path.suffix == ".pt2":
             program = torch.export.load(str(path))
             return program.module(), _example_shape(program)
@@ -146,6 +166,8 @@ def _example_shape(program: Any) -> tuple[int, ...] | None:
 
 
 def _first_layer_width(module: Any) -> int | None:
+    import torch
+
     for layer in module.modules() if hasattr(module, "modules") else []:
         if isinstance(layer, torch.nn.Linear):
             return int(layer.in_features)
@@ -173,3 +195,6 @@ def _import_class(target: str, folder: Any) -> Any:
         finally:
             sys.path.remove(str(folder))
     return getattr(module, attr)
+
+
+RUNTIME = TorchRuntime

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import os
-
-# Set before transformers is imported: a missing folder must fail, not start a download.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+from typing import Annotated
 
 import numpy as np
-import torch
-import transformers
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from transformers.utils import logging as hf_logging
+from pydantic import Field
 
-from mlserve.device import resolve_device
 from mlserve.runtimes.base import (
     Batch,
     BatchPrediction,
@@ -24,18 +17,42 @@ from mlserve.runtimes.base import (
     resolve_labels,
     softmax,
 )
+from mlserve.runtimes.options import DeviceOptions, InputKind
 
-hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+EXTRA = "mlserve[transformers]"
+
+
+class Options(DeviceOptions):
+    max_length: Annotated[int, Field(ge=1)] = 512  # tokens kept per text
+
+    def input_kind(self) -> InputKind:
+        return "text"
 
 
 class TransformersRuntime(Runtime):
     """AutoTokenizer + AutoModelForSequenceClassification; batched, padded, truncated."""
 
+    @property
+    def options(self) -> Options:
+        assert isinstance(self.spec.options, Options)
+        return self.spec.options
+
     def load(self) -> None:
+        # Set before transformers is imported: a missing folder must fail, not download.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        import transformers
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        from mlserve.device import resolve_device
+
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         folder = self.spec.path
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a Hugging Face model folder")
-        self._device = resolve_device(self.spec.device)
+        self._device = resolve_device(self.options.device)
         self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(
             folder, local_files_only=True, dtype=torch.float32
@@ -51,21 +68,27 @@ class TransformersRuntime(Runtime):
             input_kind="text",
             labels=[str(x) for x in self._labels],
             device=str(self._device),
+            max_length=self.options.max_length,
         )
 
     def describe(self) -> RuntimeInfo:
         return self._info
 
     def predict(self, batch: Batch) -> BatchPrediction:
+        import torch
+
         assert isinstance(batch, list)
         encoded = self._tokenizer(
             batch,
             padding=True,
             truncation=True,
-            max_length=self.spec.max_length,
+            max_length=self.options.max_length,
             return_tensors="pt",
         )
         with torch.inference_mode():
             logits = self._model(**encoded.to(self._device)).logits
         probs = softmax(logits.float().cpu().numpy().astype(np.float64))
         return classify_from_proba(probs, self._labels)
+
+
+RUNTIME = TransformersRuntime

@@ -34,6 +34,15 @@ CASES: list[tuple[str, str | None, str | None, Any]] = [
     ("classify", "sentiment", None, {"text": "I loved this film"}),
     ("classify", "sentiment", None, {"texts": ["a dull, tedious mess", "great fun"]}),
     ("predict_image", "digits", None, "digits/7.png"),  # a file under sample_models/
+    ("predict", "credit", "xgboost", {"age": 42, "income": 52000, "credit_score": 710}),
+    (
+        "predict_batch",
+        "credit",
+        "lightgbm",
+        {"inputs": [{"age": 30, "income": 1000, "credit_score": 400}]},
+    ),
+    ("predict", "iris-onnx", None, {"features": [5.9, 3.0, 4.2, 1.5]}),
+    ("predict_image", "digits-onnx", None, "digits/3.png"),
 ]
 
 

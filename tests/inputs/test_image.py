@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 
 import numpy as np
@@ -11,8 +12,9 @@ from PIL import Image
 
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
 from mlserve.inputs.image import decode, image_bytes, open_image, preprocess
-from mlserve.manifest import LimitsSpec, ModelSpec, PreprocessSpec
+from mlserve.manifest import LimitsSpec
 from mlserve.runtimes.base import RuntimeInfo
+from mlserve.runtimes.options import PreprocessSpec
 
 pytestmark = pytest.mark.unit
 
@@ -23,12 +25,6 @@ INFO = RuntimeInfo(
     task="classification",
     input_kind="image",
     input_shape=(1, 8, 8),
-)
-SPEC = ModelSpec(
-    name="digits",
-    runtime="torch",
-    path="digits.pt2",
-    input="image",
     preprocess=PreprocessSpec(size=(8, 8), mode="L"),
 )
 
@@ -44,7 +40,7 @@ def b64(data: bytes) -> str:
 
 
 def test_png_becomes_a_scaled_nchw_array() -> None:
-    array = decode({"image_base64": b64(png())}, SPEC, INFO, LIMITS)
+    array = decode({"image_base64": b64(png())}, INFO, LIMITS)
     assert array.shape == (1, 1, 8, 8)
     assert array.dtype == np.float32
     assert np.allclose(array, 1.0)
@@ -52,13 +48,13 @@ def test_png_becomes_a_scaled_nchw_array() -> None:
 
 def test_data_url_jpeg_and_upload_bytes() -> None:
     url = "data:image/jpeg;base64," + b64(png(mode="RGB", fmt="JPEG"))
-    assert decode({"image_base64": url}, SPEC, INFO, LIMITS).shape == (1, 1, 8, 8)
-    assert decode({"image_bytes": png()}, SPEC, INFO, LIMITS).shape == (1, 1, 8, 8)
+    assert decode({"image_base64": url}, INFO, LIMITS).shape == (1, 1, 8, 8)
+    assert decode({"image_bytes": png()}, INFO, LIMITS).shape == (1, 1, 8, 8)
 
 
 def test_size_comes_from_the_model_when_the_manifest_has_none() -> None:
-    bare = SPEC.model_copy(update={"preprocess": PreprocessSpec(mode="L")})
-    assert decode({"image_base64": b64(png((20, 30)))}, bare, INFO, LIMITS).shape == (1, 1, 8, 8)
+    bare = dataclasses.replace(INFO, preprocess=PreprocessSpec(mode="L"))
+    assert decode({"image_base64": b64(png((20, 30)))}, bare, LIMITS).shape == (1, 1, 8, 8)
 
 
 def test_invert_mean_std_and_channels_last() -> None:
@@ -84,7 +80,7 @@ def test_invert_mean_std_and_channels_last() -> None:
 )
 def test_bad_payloads(payload: object, error: type[Exception], needle: str) -> None:
     with pytest.raises(error, match=needle):
-        decode(payload, SPEC, INFO, LIMITS)
+        decode(payload, INFO, LIMITS)
 
 
 def test_truncated_image() -> None:

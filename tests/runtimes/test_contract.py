@@ -25,6 +25,8 @@ class Case:
     task: str
 
 
+CREDIT_ROWS = np.array([[41, 52000, 710], [23, 9000, 420], [67, 150000, 820]], dtype=float)
+
 CASES: dict[str, Case] = {
     "sklearn-classifier": Case(
         lambda d: ModelSpec(name="iris", runtime="sklearn", path=d / "iris-v2.joblib"),
@@ -56,6 +58,38 @@ CASES: dict[str, Case] = {
     ),
     "torch-image": Case(
         lambda d: ModelSpec(name="digits", runtime="torch", path=d / "digits.pt2", input="image"),
+        np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32),
+        "classification",
+    ),
+    "sklearn-skops": Case(
+        lambda d: ModelSpec(
+            name="iris",
+            runtime="sklearn",
+            path=d / "iris-v2.skops",
+            trusted_types=["sklearn.tree._tree.Tree"],
+        ),
+        np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]),
+        "classification",
+    ),
+    "xgboost-classifier": Case(
+        lambda d: ModelSpec(
+            name="credit", runtime="xgboost", path=d / "credit-xgb.json", labels=["yes", "no"]
+        ),
+        CREDIT_ROWS,
+        "classification",
+    ),
+    "lightgbm-classifier": Case(
+        lambda d: ModelSpec(name="credit", runtime="lightgbm", path=d / "credit-lgbm.txt"),
+        CREDIT_ROWS,
+        "classification",
+    ),
+    "onnx-converted-pipeline": Case(
+        lambda d: ModelSpec(name="iris", runtime="onnx", path=d / "iris-v1.onnx"),
+        np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]),
+        "classification",
+    ),
+    "onnx-image-network": Case(
+        lambda d: ModelSpec(name="digits", runtime="onnx", path=d / "digits.onnx", input="image"),
         np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32),
         "classification",
     ),

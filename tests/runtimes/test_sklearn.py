@@ -1,0 +1,50 @@
+"""The scikit-learn runtime's formats: skops builds only the types the manifest trusts (never
+the file's own list), and a pickle without a sha256 pin is loaded with a warning."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+
+from mlserve.integrity import file_sha256
+from mlserve.manifest import ModelSpec
+from mlserve.runtimes.sklearn import SklearnRuntime
+
+ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])
+TREE = "sklearn.tree._tree.Tree"
+
+
+def loaded(path: Path, **options: object) -> SklearnRuntime:
+    runtime = SklearnRuntime(ModelSpec(name="m", runtime="sklearn", path=path, **options))
+    runtime.load()
+    return runtime
+
+
+def test_skops_with_the_trusted_types_equals_the_pickle(samples: Path) -> None:
+    served = loaded(samples / "iris-v2.skops", trusted_types=[TREE])
+    original = joblib.load(samples / "iris-v2.joblib")
+    result = served.predict(ROWS)
+    assert result.predictions == original.predict(ROWS).tolist()
+    assert np.allclose(result.probabilities, original.predict_proba(ROWS))  # type: ignore[arg-type]
+
+
+def test_skops_refuses_a_type_the_manifest_does_not_trust(samples: Path) -> None:
+    with pytest.raises(ValueError, match=f"needs types the manifest does not trust: {TREE}"):
+        loaded(samples / "iris-v2.skops")
+    with pytest.raises(ValueError, match="does not trust"):
+        loaded(samples / "iris-v2.skops", trusted_types=["numpy.ndarray"])
+
+
+def test_a_pickle_without_a_pin_warns(samples: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = samples / "iris-v1.joblib"
+    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
+        loaded(path)
+    assert "is a pickle, and loading a pickle runs code" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
+        loaded(path, sha256=file_sha256(path))
+    assert caplog.text == ""
