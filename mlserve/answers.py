@@ -68,6 +68,7 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
         out.update(
             framework=info.framework,
             framework_version=info.framework_version,
+            engine=info.engine or info.framework,
             task=info.task,
             input_kind=info.input_kind,
             n_features=info.n_features,

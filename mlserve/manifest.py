@@ -212,7 +212,14 @@ def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
 
 
 def _resolve_paths(manifest: Manifest, folder: Path) -> Manifest:
-    models = [m.model_copy(update={"path": (folder / m.path).resolve()}) for m in manifest.models]
+    """Model paths, and runtime options that are paths, relative to the manifest's folder."""
+    models = []
+    for model in manifest.models:
+        update: dict[str, Any] = {"path": (folder / model.path).resolve()}
+        paths = {k: (folder / v).resolve() for k, v in model.options if isinstance(v, Path)}
+        if paths:
+            update["options"] = model.options.model_copy(update=paths)
+        models.append(model.model_copy(update=update))
     return manifest.model_copy(update={"models": models})
 
 

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from mlserve.runtimes.base import Runtime
     from mlserve.runtimes.options import RuntimeOptions
 
-NOT_RUNTIMES = frozenset({"base", "options"})  # the modules every runtime shares
+NOT_RUNTIMES = frozenset({"accelerate", "base", "options"})  # the modules every runtime shares
 
 
 @functools.cache

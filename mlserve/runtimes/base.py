@@ -43,6 +43,7 @@ class RuntimeInfo:
     replicas: int | None = None  # copies serving the model, where a backend runs several
     preprocess: PreprocessSpec | None = None  # image models: how an image becomes the input
     max_length: int | None = None  # text models: tokens kept per text
+    engine: str | None = None  # what runs the model when not the framework (accelerate)
 
 
 @dataclass

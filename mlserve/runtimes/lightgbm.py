@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from mlserve.runtimes.accelerate import Compiled, compile_model
 from mlserve.runtimes.base import (
     Batch,
     BatchPrediction,
@@ -15,14 +16,14 @@ from mlserve.runtimes.base import (
     classify_from_proba,
     resolve_labels,
 )
-from mlserve.runtimes.options import RuntimeOptions
+from mlserve.runtimes.options import AccelerateOptions
 
 EXTRA = "mlserve[lightgbm]"
 CLASSIFIERS = ("binary", "multiclass", "multiclassova", "cross_entropy", "xentropy")
 
 
-class Options(RuntimeOptions):
-    """No options of its own."""
+class Options(AccelerateOptions):
+    """`accelerate: onnx` compiles the trees to ONNX Runtime at load."""
 
 
 class LightGBMRuntime(Runtime):
@@ -48,6 +49,7 @@ class LightGBMRuntime(Runtime):
             self._classes = max(2, booster.num_model_per_iteration())
             self._labels = resolve_labels(self.spec, None, self._classes)
             labels = [str(x) for x in self._labels]
+        self._compiled, notes = self._accelerate(booster.num_feature())
         self._info = RuntimeInfo(
             framework="lightgbm",
             framework_version=lightgbm.__version__,
@@ -55,20 +57,45 @@ class LightGBMRuntime(Runtime):
             input_kind="tabular",
             n_features=booster.num_feature(),
             labels=labels,
-            notes=[f"objective {objective}"],
+            notes=[f"objective {objective}", *notes],
+            engine=self._compiled.engine if self._compiled else None,
         )
+
+    @property
+    def options(self) -> Options:
+        assert isinstance(self.spec.options, Options)
+        return self.spec.options
+
+    def _accelerate(self, n_features: int) -> tuple[Compiled | None, list[str]]:
+        compiled, why = compile_model(
+            self.spec,
+            self.options,
+            "lightgbm",
+            self._booster,
+            n_features,
+            self._scores,
+            classifier=bool(self._classes),
+        )
+        return compiled, [why] if why else []
 
     def describe(self) -> RuntimeInfo:
         return self._info
 
     def predict(self, batch: Batch) -> BatchPrediction:
         assert isinstance(batch, np.ndarray)
+        scores = self._compiled.scores(batch) if self._compiled else self._scores(batch)
+        if not self._classes:
+            return BatchPrediction(scores[:, 0].tolist())
+        return classify_from_proba(scores, self._labels)
+
+    def _scores(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (rows, classes), or values (rows, 1) for a regressor."""
         values = np.asarray(self._booster.predict(batch), dtype=np.float64)
         if not self._classes:
-            return BatchPrediction(values.reshape(len(batch), -1)[:, 0].tolist())
+            return values.reshape(len(batch), -1)[:, :1]
         if values.ndim == 1:  # binary: the second class's probability
             values = np.column_stack([1.0 - values, values])
-        return classify_from_proba(values, self._labels)
+        return values
 
 
 RUNTIME = LightGBMRuntime

@@ -50,7 +50,8 @@ class OnnxRuntime(Runtime):
     def load(self) -> None:
         import onnxruntime
 
-        self._session = open_session(str(self.spec.path), self.options)
+        options = self.options
+        self._session = open_session(str(self.spec.path), options.device, options.threads)
         inputs = self._session.get_inputs()
         self._feeds = self._plan_inputs(inputs)
         self._dtype = NUMPY_TYPES.get(inputs[0].type, np.float32)
@@ -144,15 +145,15 @@ class OnnxRuntime(Runtime):
         return int(_as_matrix(self._run(np.zeros(shape))[index]).shape[1])
 
 
-def open_session(path_or_bytes: str | bytes, options: Options | None = None) -> Any:
+def open_session(source: str | bytes, device: str = "cpu", threads: int | None = None) -> Any:
     """An ONNX Runtime session on the requested device: the CUDA provider when asked for and
     present, else a clear error; `threads` sets the intra-op pool."""
     import onnxruntime
 
     settings = onnxruntime.SessionOptions()
-    device = options.device if options else "cpu"
-    if options and options.threads:
-        settings.intra_op_num_threads = options.threads
+    settings.log_severity_level = 3  # errors only: converters' shape notes would flood the log
+    if threads:
+        settings.intra_op_num_threads = threads
         settings.inter_op_num_threads = 1
     providers = ["CPUExecutionProvider"]
     if device.startswith("cuda") or device == "auto":
@@ -164,7 +165,7 @@ def open_session(path_or_bytes: str | bytes, options: Options | None = None) -> 
                 f"device {device!r} asked for, but this onnxruntime has no CUDA execution "
                 "provider (install onnxruntime-gpu on a machine with CUDA)"
             )
-    return onnxruntime.InferenceSession(path_or_bytes, settings, providers=providers)
+    return onnxruntime.InferenceSession(source, settings, providers=providers)
 
 
 def graph_labels(path: str) -> list[Any] | None:

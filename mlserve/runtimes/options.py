@@ -8,9 +8,10 @@ a framework.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 InputKind = Literal["tabular", "image", "text"]
 
@@ -57,3 +58,12 @@ class TensorInputOptions(DeviceOptions):
 
 class TrustOptions(RuntimeOptions):
     trusted: bool = False  # allow a format that runs code when loaded (a full pickle)
+
+
+class AccelerateOptions(RuntimeOptions):
+    """Compile the model to ONNX Runtime at load (mlserve.runtimes.accelerate): `onnx` says
+    why in the log when it cannot, `auto` only where a converter exists."""
+
+    accelerate: Literal["off", "onnx", "auto"] = "off"
+    probe: Path | None = None  # a CSV of rows (no header) to compare the conversion on
+    tolerance: float = Field(default=1e-5, gt=0)  # largest allowed probability difference

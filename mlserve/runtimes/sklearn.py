@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from mlserve.runtimes.accelerate import Compiled, compile_model
 from mlserve.runtimes.base import (
     Batch,
     BatchPrediction,
@@ -19,13 +20,13 @@ from mlserve.runtimes.base import (
     classify_from_proba,
     resolve_labels,
 )
-from mlserve.runtimes.options import RuntimeOptions
+from mlserve.runtimes.options import AccelerateOptions
 
 EXTRA = "mlserve"
 log = logging.getLogger("mlserve.runtimes.sklearn")
 
 
-class Options(RuntimeOptions):
+class Options(AccelerateOptions):
     # `.skops` files: the types beyond skops' defaults that this model may build, e.g.
     # sklearn.ensemble._forest.RandomForestClassifier. Never read from the file itself.
     trusted_types: list[str] = Field(default_factory=list)
@@ -64,6 +65,19 @@ class SklearnRuntime(Runtime):
             self._labels = resolve_labels(self.spec, native, len(native or self.spec.labels or []))
             labels = [str(x) for x in self._labels]
         n_features = getattr(model, "n_features_in_", None)
+        self._compiled: Compiled | None = None
+        if n_features is not None and (self._has_proba or not is_classifier(model)):
+            scores = model.predict_proba if self._has_proba else model.predict
+            self._compiled, why = compile_model(
+                self.spec,
+                self.options,
+                "scikit-learn",
+                model,
+                int(n_features),
+                scores,
+                classifier=self._has_proba,
+            )
+            notes += [why] if why else []
         self._info = RuntimeInfo(
             framework="scikit-learn",
             framework_version=sklearn.__version__,
@@ -72,6 +86,7 @@ class SklearnRuntime(Runtime):
             n_features=int(n_features) if n_features is not None else None,
             labels=labels,
             notes=notes,
+            engine=self._compiled.engine if self._compiled else None,
         )
 
     @property
@@ -98,6 +113,11 @@ class SklearnRuntime(Runtime):
 
     def predict(self, batch: Batch) -> BatchPrediction:
         assert isinstance(batch, np.ndarray)
+        if self._compiled is not None:
+            scores = self._compiled.scores(batch)
+            if self._has_proba:
+                return classify_from_proba(scores, self._labels)
+            return BatchPrediction(scores[:, 0].tolist())
         if self._has_proba:
             return classify_from_proba(self._model.predict_proba(batch), self._labels)
         raw = np.asarray(self._model.predict(batch))

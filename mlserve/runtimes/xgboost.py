@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from mlserve.runtimes.accelerate import Compiled, compile_model
 from mlserve.runtimes.base import (
     Batch,
     BatchPrediction,
@@ -18,7 +19,7 @@ from mlserve.runtimes.base import (
     resolve_labels,
     softmax,
 )
-from mlserve.runtimes.options import RuntimeOptions
+from mlserve.runtimes.options import AccelerateOptions
 
 EXTRA = "mlserve[xgboost]"
 SUFFIXES = (".json", ".ubj")
@@ -26,8 +27,8 @@ SUFFIXES = (".json", ".ubj")
 CLASSIFIERS = ("binary:logistic", "binary:logitraw", "binary:hinge", "multi:")
 
 
-class Options(RuntimeOptions):
-    """No options of its own."""
+class Options(AccelerateOptions):
+    """`accelerate: onnx` compiles the trees to ONNX Runtime at load."""
 
 
 class XGBoostRuntime(Runtime):
@@ -55,6 +56,7 @@ class XGBoostRuntime(Runtime):
             self._classes = max(2, int(learner["learner_model_param"].get("num_class", 0)))
             self._labels = resolve_labels(self.spec, None, self._classes)
             labels = [str(x) for x in self._labels]
+        self._compiled, notes = self._accelerate(booster.num_features())
         self._info = RuntimeInfo(
             framework="xgboost",
             framework_version=xgboost.__version__,
@@ -62,23 +64,48 @@ class XGBoostRuntime(Runtime):
             input_kind="tabular",
             n_features=booster.num_features(),
             labels=labels,
-            notes=[f"objective {objective}"],
+            notes=[f"objective {objective}", *notes],
+            engine=self._compiled.engine if self._compiled else None,
         )
+
+    @property
+    def options(self) -> Options:
+        assert isinstance(self.spec.options, Options)
+        return self.spec.options
+
+    def _accelerate(self, n_features: int) -> tuple[Compiled | None, list[str]]:
+        compiled, why = compile_model(
+            self.spec,
+            self.options,
+            "xgboost",
+            self._booster,
+            n_features,
+            self._scores,
+            classifier=bool(self._classes),
+        )
+        return compiled, [why] if why else []
 
     def describe(self) -> RuntimeInfo:
         return self._info
 
     def predict(self, batch: Batch) -> BatchPrediction:
         assert isinstance(batch, np.ndarray)
+        scores = self._compiled.scores(batch) if self._compiled else self._scores(batch)
+        if not self._classes:
+            return BatchPrediction(scores[:, 0].tolist())
+        return classify_from_proba(scores, self._labels)
+
+    def _scores(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (rows, classes), or values (rows, 1) for a regressor."""
         if not self._classes:
             values = np.asarray(self._booster.inplace_predict(batch), dtype=np.float64)
-            return BatchPrediction(values.reshape(len(batch), -1)[:, 0].tolist())
+            return values.reshape(len(batch), -1)[:, :1]
         margins = np.asarray(
             self._booster.inplace_predict(batch, predict_type="margin"), dtype=np.float64
         )
         if margins.ndim == 1:  # one score: the second class's log-odds
             margins = np.column_stack([np.zeros_like(margins), margins])
-        return classify_from_proba(softmax(margins), self._labels)
+        return softmax(margins)
 
 
 RUNTIME = XGBoostRuntime
