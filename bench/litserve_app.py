@@ -15,7 +15,13 @@ import numpy as np
 
 class SklearnAPI(ls.LitAPI):
     def setup(self, device: str) -> None:
-        self.model = joblib.load(sys.argv[1])
+        if sys.argv[1].endswith(".json"):  # an XGBoost classifier in its native format
+            import xgboost
+
+            self.model = xgboost.XGBClassifier()
+            self.model.load_model(sys.argv[1])
+        else:
+            self.model = joblib.load(sys.argv[1])
 
     def decode_request(self, request: dict) -> np.ndarray:  # LitServe reads this annotation
         return np.asarray(request["features"], dtype=np.float64)

@@ -19,9 +19,20 @@ from pydantic import BaseModel
 state: dict[str, Any] = {}
 
 
+def load(path: str) -> Any:
+    """A joblib estimator, or an XGBoost classifier from its native .json file."""
+    if path.endswith(".json"):
+        import xgboost
+
+        model = xgboost.XGBClassifier()
+        model.load_model(path)
+        return model
+    return joblib.load(path)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    state["model"] = joblib.load(os.environ["MODEL_PATH"])
+    state["model"] = load(os.environ["MODEL_PATH"])
     yield
 
 

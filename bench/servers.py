@@ -24,9 +24,14 @@ ROW = {"features": [0.1] * 20}
 def ensure_litserve() -> Path:
     """LitServe lives in its own virtualenv so it cannot change the project's packages."""
     python = LITSERVE_VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(LITSERVE_VENV)], check=True)
+    has_xgboost = (
+        python.exists() and subprocess.run([str(python), "-c", "import xgboost"]).returncode == 0
+    )
+    if not has_xgboost:
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(LITSERVE_VENV)], check=True)
         import sklearn
+        import xgboost
 
         subprocess.run(
             [
@@ -37,6 +42,7 @@ def ensure_litserve() -> Path:
                 "-q",
                 "litserve",
                 f"scikit-learn=={sklearn.__version__}",
+                f"xgboost-cpu=={xgboost.__version__}",
                 "joblib",
                 "numpy",
             ],
@@ -45,13 +51,18 @@ def ensure_litserve() -> Path:
     return python
 
 
-def manifest(folder: Path, model: Path, batch_size: int, replicas: int = 1) -> Path:
-    path = folder / f"{model.stem}-batch{batch_size}-r{replicas}.yaml"
+RUNTIMES = {".joblib": "sklearn", ".json": "xgboost", ".txt": "lightgbm"}
+
+
+def manifest(
+    folder: Path, model: Path, batch_size: int, replicas: int = 1, accelerate: str = "off"
+) -> Path:
+    path = folder / f"{model.stem}-batch{batch_size}-r{replicas}-{accelerate}.yaml"
     path.write_text(
         "server: {limits: {max_body_bytes: 100000000}}\n"
-        f"models:\n  - name: m\n    runtime: sklearn\n    path: {model}\n"
+        f"models:\n  - name: m\n    runtime: {RUNTIMES[model.suffix]}\n    path: {model}\n"
         f"    batching: {{max_batch_size: {batch_size}, max_wait_ms: 2}}\n"
-        f"    replicas: {replicas}\n"
+        f"    replicas: {replicas}\n    accelerate: {accelerate}\n"
     )
     return path
 
@@ -91,10 +102,11 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
         ]
     batch_size = 1 if kind == "mlserve-nobatch" else 64
     console = ["--no-console"] if kind == "mlserve-batch-noconsole" else []
+    accelerate = "onnx" if kind == "mlserve-onnx" else "off"
     return [
         str(venv_bin / "mlserve"),
         "serve",
-        str(manifest(work, model, batch_size)),
+        str(manifest(work, model, batch_size, accelerate=accelerate)),
         "--port",
         str(port),
         "--log-level",
