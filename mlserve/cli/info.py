@@ -20,7 +20,7 @@ InfoFormat = Annotated[
     ),
 ]
 COMPACT = ["model", "version", "status", "runtime", "takes"]
-WIDE = [*COMPACT, "default", "device", "task", "labels", "reason"]
+WIDE = [*COMPACT, "default", "framework", "engine", "device", "task", "labels", "reason"]
 
 
 @handles_errors
@@ -64,6 +64,8 @@ def _cell(model: dict[str, Any], column: str) -> str:
         value = _takes(model)
     elif column == "default":
         value = "yes" if model.get("default") else ""
+    elif column == "framework" and model.get("framework"):
+        value = f"{model['framework']} {model.get('framework_version') or ''}".strip()
     elif column == "labels":
         value = ", ".join(model.get("labels") or [])
     else:

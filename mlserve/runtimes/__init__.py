@@ -47,6 +47,11 @@ def extra(name: str) -> str:
     return str(_module(name).EXTRA)
 
 
+def platform(name: str) -> str:
+    """The runtime's V2 `platform` name (its module's PLATFORM, else the runtime's name)."""
+    return str(getattr(_module(name), "PLATFORM", name))
+
+
 def resolve_runtime(name: str) -> type[Runtime]:
     """The runtime class registered under `name`."""
     cls: type[Runtime] = _module(name).RUNTIME

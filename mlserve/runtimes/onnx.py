@@ -22,6 +22,7 @@ from mlserve.runtimes.base import (
 )
 from mlserve.runtimes.options import PreprocessSpec, TensorInputOptions
 
+PLATFORM = "onnxruntime_onnx"  # the V2 metadata's name for it
 EXTRA = "mlserve[onnx]"
 NUMPY_TYPES = {
     "tensor(float)": np.float32,

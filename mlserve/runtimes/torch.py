@@ -33,6 +33,7 @@ from mlserve.runtimes.base import (
 from mlserve.runtimes.options import PreprocessSpec, TensorInputOptions, TrustOptions
 
 log = logging.getLogger("mlserve.runtimes.torch")
+PLATFORM = "pytorch"  # the V2 metadata's name for it
 EXTRA = "mlserve[torch]"
 
 

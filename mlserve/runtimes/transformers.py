@@ -19,6 +19,7 @@ from mlserve.runtimes.base import (
 )
 from mlserve.runtimes.options import DeviceOptions, InputKind
 
+PLATFORM = "huggingface"  # the V2 metadata's name for it
 EXTRA = "mlserve[transformers]"
 
 

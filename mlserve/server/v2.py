@@ -17,7 +17,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from mlserve import wire
+from mlserve import runtimes, wire
 from mlserve._version import __version__
 from mlserve.errors import InputError, SchemaViolation
 from mlserve.offload import off_loop
@@ -29,17 +29,21 @@ from mlserve.server.responses import FastJSONResponse
 from mlserve.server.routes import core_of
 from mlserve.server.v2codec import HEADER, Tensor, V2Request, output_tensor, parse_request
 
-PLATFORMS = {"sklearn": "sklearn", "torch": "pytorch", "transformers": "huggingface"}
-
 
 def metadata(entry: ModelEntry, versions: list[str]) -> dict[str, Any]:
     info = entry.info
     return {
         "name": entry.spec.name,
         "versions": versions,
-        "platform": PLATFORMS.get(entry.spec.runtime, entry.spec.runtime),
+        "platform": runtimes.platform(entry.spec.runtime),
         "inputs": input_metadata(entry, info),
         "outputs": output_metadata(info),
+        "properties": {
+            "runtime": entry.spec.runtime,
+            "framework": info.framework,
+            "framework_version": info.framework_version,
+            "engine": info.engine or info.framework,
+        },
     }
 
 

@@ -31,6 +31,12 @@ def test_health_and_metadata(client: triton.InferenceServerClient) -> None:
     meta = client.get_model_metadata("iris")
     assert meta["versions"] == ["v1", "v2"]
     assert meta["platform"] == "sklearn"
+    assert meta["properties"]["framework"] == "scikit-learn"
+    assert meta["properties"]["framework_version"]
+    assert meta["properties"]["engine"] == "scikit-learn"
+    onnx = client.get_model_metadata("iris-onnx")
+    assert onnx["platform"] == "onnxruntime_onnx"
+    assert onnx["properties"]["framework"] == "onnxruntime"
     assert meta["inputs"] == [{"name": "input", "datatype": "FP64", "shape": [-1, 4]}]
     assert [o["name"] for o in meta["outputs"]] == ["label", "confidence", "probabilities"]
     assert client.is_model_ready("iris", "v1")
