@@ -90,6 +90,7 @@ models:
   - {{name: light, runtime: lightgbm, path: corrupt.txt}}
   - {{name: wrong, runtime: onnx, path: {samples / "credit.joblib"}}}
   - {{name: two, runtime: onnx, path: {sum_graph(tmp_path / "sum.onnx")}}}
+  - {{name: safe, runtime: sklearn, path: {samples / "iris-v2.skops"}}}
 """,
     )
     result = run_cli("validate", str(manifest), "--load")
@@ -100,10 +101,12 @@ models:
         ("light", "corrupt.txt"),
         ("wrong", "credit.joblib"),
         ("two", "sum.onnx"),
+        ("safe", "iris-v2.skops"),
     ]:
         line = next(x for x in result.stderr.splitlines() if f"model {name}:v1 failed" in x)
         assert file in line, line
     assert "has 2 inputs" in result.stderr
+    assert "needs types the manifest does not trust: sklearn.tree._tree.Tree" in result.stderr
     assert "good:v1" not in result.stderr  # one bad model fails only itself
 
 
