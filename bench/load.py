@@ -42,7 +42,9 @@ def wrk(url: str, connections: int, seconds: float, pinned: bool = True) -> dict
     ).stdout
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    total = re.search(r"(\d+) requests in", out)
     return {
+        "requests": int(total.group(1)) if total else 0,
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out)),
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out)),

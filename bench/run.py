@@ -30,29 +30,34 @@ from bench import load, models, servers  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
-SERVERS = ["naive", "litserve", "mlserve-nobatch", "mlserve-batch"]
+SERVERS = ["bare-asgi", "bare-fastapi", "naive", "litserve", "mlserve-nobatch", "mlserve-batch"]
 BATCH_SIZES = [1, 100, 10_000]
 console = Console(width=140)
 
 
 def single_rows(
-    paths: dict[str, Path], kinds: list[str], levels: list[int], seconds: float
+    paths: dict[str, Path],
+    kinds: list[str],
+    levels: list[int],
+    seconds: float,
+    threads_env: bool = False,
 ) -> list[dict[str, Any]]:
     out = []
     for model, path in paths.items():
         for kind in kinds:
-            with servers.running(kind, path, 18000 + len(out), WORK) as url:
+            port = 18000 + len(out)
+            with servers.running(kind, path, port, WORK, threads_env=threads_env) as url:
                 load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
                 for c in levels:
-                    result = {
-                        "model": model,
-                        "server": kind,
-                        "c": c,
-                        **load.wrk(url + "/predict", c, seconds),
-                    }
+                    cpu_before = servers.cpu_seconds(url)
+                    result: dict[str, Any] = {"model": model, "server": kind, "c": c}
+                    result.update(load.wrk(url + "/predict", c, seconds))
+                    used = servers.cpu_seconds(url) - cpu_before
+                    result["cpu_ms"] = used * 1000 / max(result["requests"], 1)
                     console.print(
                         f"  {model} {kind:16s} c={c:<4d} {result['rps']:9.1f} req/s "
-                        f"p99 {result['p99_ms']} ms errors {result['errors']}"
+                        f"p99 {result['p99_ms']} ms errors {result['errors']} "
+                        f"server CPU {result['cpu_ms']:.3f} ms/request"
                     )
                     out.append(result)
     return out
@@ -111,7 +116,8 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def report(results: dict[str, Any]) -> None:
     single = {(r["model"], r["server"], r["c"]): r for r in results["single"]}
-    table = Table(title="single row per request (server on 1 core, wrk on the other)")
+    threads = "thread variables set" if results.get("threads_env") else "no thread variables"
+    table = Table(title=f"single row per request: req/s (server on 1 core, {threads})")
     for column in (
         "model",
         "c",
@@ -134,6 +140,22 @@ def report(results: dict[str, Any]) -> None:
                 ratio(best.get("rps"), row.get("litserve", {}).get("rps")),
                 f"{best.get('p99_ms')} / {row.get('litserve', {}).get('p99_ms')}",
                 str(sum(r.get("errors", 0) for r in row.values())),
+            )
+    console.print(table)
+    table = Table(title="server CPU per request (ms, every process of the server)")
+    for column in ("model", "c", *results["servers"], "mlserve / bare FastAPI"):
+        table.add_column(column, justify="right")
+    for model in results["models"]:
+        for c in results["levels"]:
+            row = {k: single.get((model, k, c), {}) for k in results["servers"]}
+            table.add_row(
+                model,
+                str(c),
+                *[f"{row[k].get('cpu_ms', 0):.3f}" for k in results["servers"]],
+                ratio(
+                    row.get("mlserve-batch", {}).get("cpu_ms"),
+                    row.get("bare-fastapi", {}).get("cpu_ms"),
+                ),
             )
     console.print(table)
     table = Table(title="/predict/batch rows/s")
@@ -179,6 +201,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10, help="seconds per load level")
     parser.add_argument("--levels", default="1,16,64,256", help="wrk connections")
     parser.add_argument("--skip-litserve", action="store_true")
+    parser.add_argument(
+        "--threads-env",
+        action="store_true",
+        help="start every server with OMP/OPENBLAS/MKL_NUM_THREADS=1 (default: as users do)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=True)
@@ -196,7 +223,8 @@ def main() -> None:
         "levels": levels,
         "servers": kinds,
         "models": list(paths),
-        "single": single_rows(paths, kinds, levels, args.duration),
+        "threads_env": args.threads_env,
+        "single": single_rows(paths, kinds, levels, args.duration, args.threads_env),
     }
     console.print("[bold]batches[/]")
     results["batch"] = batches(paths)

@@ -69,6 +69,18 @@ def manifest(
 
 def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
     venv_bin = Path(sys.executable).parent
+    if kind in ("bare-fastapi", "bare-asgi"):
+        app = "fastapi_app" if kind == "bare-fastapi" else "asgi_app"
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            f"bench.bare_apps:{app}",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
     if kind == "naive":
         return [
             sys.executable,
@@ -115,9 +127,20 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
     ]
 
 
+# url -> the server's process group, to add up its CPU time (see cpu_seconds)
+GROUPS: dict[str, int] = {}
+
+
 @contextmanager
-def running(kind: str, model: Path, port: int, work: Path, pinned: bool = True) -> Iterator[str]:
-    env = {**os.environ, **ONE_THREAD, "MODEL_PATH": str(model)}
+def running(
+    kind: str, model: Path, port: int, work: Path, pinned: bool = True, threads_env: bool = False
+) -> Iterator[str]:
+    """A server as a user starts it: no thread variables unless `threads_env` (to compare)."""
+    env = {**os.environ, "MODEL_PATH": str(model)}
+    for variable in ONE_THREAD:
+        env.pop(variable, None)
+    if threads_env:
+        env.update(ONE_THREAD)
     pin = ["taskset", "-c", SERVER_CORE] if pinned else []
     log = (work / f"{kind}-{port}.log").open("wb")  # a pipe nobody reads would fill and block
     proc = subprocess.Popen(
@@ -129,10 +152,12 @@ def running(kind: str, model: Path, port: int, work: Path, pinned: bool = True) 
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
+    GROUPS[url] = proc.pid
     try:
         wait_until_serving(url, proc, log.name)
         yield url
     finally:
+        GROUPS.pop(url, None)
         os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=20)
@@ -159,3 +184,17 @@ def wait_until_serving(
             pass
         time.sleep(0.2)
     raise TimeoutError(f"{url} did not start")
+
+
+def cpu_seconds(url: str) -> float:
+    """User + system CPU time so far of every process in the server's process group (LitServe
+    and Ray run workers beside the HTTP process)."""
+    group, total, tick = GROUPS[url], 0, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
