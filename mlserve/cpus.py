@@ -52,8 +52,9 @@ def cgroup_quota(root: Path = CGROUP) -> float | None:
         if quota != "max" and period:
             return int(quota) / int(period)
         return None
-    quota_us, period_us = _read(root / "cpu" / "cpu.cfs_quota_us"), _read(
-        root / "cpu" / "cpu.cfs_period_us"
+    quota_us, period_us = (
+        _read(root / "cpu" / "cpu.cfs_quota_us"),
+        _read(root / "cpu" / "cpu.cfs_period_us"),
     )
     if quota_us and period_us and int(quota_us) > 0:
         return int(quota_us) / int(period_us)

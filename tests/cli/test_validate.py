@@ -10,7 +10,7 @@ from tests.support import run_cli, write_manifest
 def test_valid_and_load(sample_manifest: Path) -> None:
     result = run_cli("validate", str(sample_manifest))
     assert result.code == 0, result.stderr
-    assert "ok, 7 model version(s)" in result.stdout
+    assert "ok, 11 model version(s)" in result.stdout
     loaded = run_cli("validate", str(sample_manifest), "--load")
     assert loaded.code == 0, loaded.stderr
     assert "iris:v2: loaded in" in loaded.stdout

@@ -72,7 +72,16 @@ def test_model_names_and_named_inputs_are_in_the_spec(spec: dict[str, Any]) -> N
     params = spec["paths"]["/models/{name}/predict"]["post"]["parameters"]
     name = next(p for p in params if p["name"] == "name")
     assert name["schema"]["enum"] == sorted(
-        ["credit", "diabetes", "digits", "iris", "iris-torch", "sentiment"]
+        [
+            "credit",
+            "diabetes",
+            "digits",
+            "digits-onnx",
+            "iris",
+            "iris-onnx",
+            "iris-torch",
+            "sentiment",
+        ]
     )
     credit = spec["components"]["schemas"]["CreditFeatures"]
     assert credit["properties"]["age"] == {"type": "integer", "minimum": 18, "maximum": 100}

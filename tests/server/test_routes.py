@@ -182,9 +182,13 @@ def test_health_ready_info_docs(server_url: str) -> None:
         ("iris", "v1"),
         ("iris", "v2"),
         ("credit", "v1"),
+        ("credit", "xgboost"),
+        ("credit", "lightgbm"),
         ("diabetes", "v1"),
         ("iris-torch", "v1"),
         ("digits", "v1"),
+        ("iris-onnx", "v1"),
+        ("digits-onnx", "v1"),
         ("sentiment", "v1"),
     }
     iris = by_key[("iris", "v2")]
