@@ -69,6 +69,7 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
             framework=info.framework,
             framework_version=info.framework_version,
             engine=info.engine or info.framework,
+            threads=info.threads,
             task=info.task,
             input_kind=info.input_kind,
             n_features=info.n_features,

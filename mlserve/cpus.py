@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlserve import wire
+
 CGROUP = Path("/sys/fs/cgroup")
 # Read by OpenBLAS, MKL and OpenMP when they load: set before numpy is imported.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -68,11 +70,31 @@ def _read(path: Path) -> str | None:
         return None
 
 
+def user_set_threads() -> bool:
+    """Whether the user set a thread variable: then theirs is the setting that counts."""
+    return any(variable in os.environ for variable in THREAD_VARIABLES)
+
+
 def limit_native_pools(cpus: int) -> None:
-    """Size BLAS and OpenMP pools: through their variables for libraries not loaded yet (a user's
-    own setting wins), and through threadpoolctl for those already loaded."""
+    """Size BLAS and OpenMP pools to `cpus`: through their variables for libraries not loaded
+    yet (worker processes inherit them), through threadpoolctl for those already loaded. A
+    user's own thread variable wins over both."""
+    if user_set_threads() and os.environ.get(_OURS) != "1":
+        return
+    os.environ[_OURS] = "1"
     for variable in THREAD_VARIABLES:
-        os.environ.setdefault(variable, str(cpus))
+        os.environ[variable] = str(cpus)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=cpus)
+
+
+def native_pool_threads() -> int | None:
+    """The largest thread pool of the BLAS/OpenMP libraries loaded now (None: none loaded)."""
+    from threadpoolctl import threadpool_info
+
+    sizes = [int(pool["num_threads"]) for pool in threadpool_info()]
+    return max(sizes) if sizes else None
+
+
+_OURS = wire.ENV_SIZED_THREADS

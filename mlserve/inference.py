@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from mlserve import cpus
 from mlserve.answers import Answer, check_finite, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
@@ -66,7 +67,17 @@ class InferenceCore:
         self.observers: list[CoreObserver] = []  # e.g. the server's Prometheus metrics
 
     async def start(self) -> None:
-        """Load every startup model (failures are recorded, never raised)."""
+        """Size the thread pools to the CPU budget, then load every startup model (failures
+        are recorded, never raised)."""
+        budget = self._registry.budget
+        cpus.limit_native_pools(budget.cpus)
+        log.info(
+            "CPU budget: %d (%s); BLAS/OpenMP threads: %s",
+            budget.cpus,
+            budget.source,
+            cpus.native_pool_threads(),
+            extra={"event": "cpu_budget", "cpus": budget.cpus, "source": budget.source},
+        )
         await self._registry.load_startup()
 
     async def close(self) -> None:
@@ -279,8 +290,14 @@ class InferenceCore:
         if name is not None:
             self._registry.resolve(name)  # 404 for an unknown name
             entries = [e for e in entries if e.spec.name == name]
+        budget = self._registry.budget
         return {
             "default_model": self._registry.default_model,
+            "cpu_budget": {
+                "cpus": budget.cpus,
+                "source": budget.source,
+                "native_threads": cpus.native_pool_threads(),
+            },
             "models": [describe_entry(e) for e in entries],
         }
 

@@ -112,6 +112,8 @@ class ServerSpec(_Strict):
     keep_alive_s: Annotated[float, Field(gt=0)] = 5.0
     max_connections: Annotated[int, Field(ge=1)] = 2048
     console: bool = True  # the live console at `/`
+    # CPUs to size thread pools for: auto = what the process may use (affinity, cgroup quota)
+    cpus: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     limits: LimitsSpec = LimitsSpec()
     cors: CorsSpec = CorsSpec()
 
@@ -140,6 +142,8 @@ class ModelSpec(_Strict):
     sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | None = None
     batching: BatchingSpec = BatchingSpec()
     max_concurrency: Annotated[int, Field(ge=1)] | None = None
+    # Threads for the model's framework (BLAS aside): auto = the server's CPU budget
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     # Ray Serve backend only (`serve --backend ray`); the plain server ignores them.
     replicas: Annotated[int, Field(ge=1)] | None = None
     autoscaling: AutoscalingSpec | None = None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mlserve import integrity
+from mlserve import cpus, integrity
 from mlserve.errors import ModelNotFound, ModelNotReady
 from mlserve.manifest import Manifest, ModelSpec
 from mlserve.runtimes import missing_framework, resolve_runtime
@@ -83,6 +83,7 @@ class ModelRegistry:
         self, manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
     ) -> None:
         self.manifest = manifest
+        self.budget = cpus.detect(manifest.server.cpus)
         self._new_runtime = runtime_factory or local_runtime
         self._by_name: dict[str, dict[str, ModelEntry]] = {}
         self._default_version: dict[str, str] = {}
@@ -229,11 +230,13 @@ class ModelRegistry:
                 )
 
     def _load_runtime(self, spec: ModelSpec) -> Runtime:
-        runtime = self._new_runtime(spec)
+        threads = self.budget.threads_for(spec.threads)
+        runtime = self._new_runtime(spec.model_copy(update={"threads": threads}))
         try:
             runtime.load()
         except ImportError as exc:  # the framework is not installed: say what to install
             raise missing_framework(spec.runtime, exc) from None
+        cpus.limit_native_pools(self.budget.cpus)  # the model may have loaded new pools
         return runtime
 
     @property

@@ -100,6 +100,7 @@ class Readiness(BaseModel):
 
 class ModelsInfo(BaseModel):
     default_model: str
+    cpu_budget: dict[str, Any] | None = None
     models: list[dict[str, Any]]
 
 

@@ -48,6 +48,7 @@ ENV_API_KEY = "MLSERVE_API_KEY"
 ENV_MANIFEST = "MLSERVE_MANIFEST"
 ENV_SERVE_MANIFEST = "MLSERVE_SERVE_MANIFEST"  # set by `serve` for its worker processes
 ENV_SERVE_OVERRIDES = "MLSERVE_SERVE_OVERRIDES"  # the command line's server options, as JSON
+ENV_SIZED_THREADS = "MLSERVE_SIZED_THREADS"  # marks OMP_NUM_THREADS & co as set by mlserve
 DEFAULT_URL = "http://127.0.0.1:8000"
 
 # Routes that answer without an API key: probes, the API documentation and the console's
@@ -75,6 +76,7 @@ SERVER_ENV_VARIABLES = (
     "MLSERVE_KEEP_ALIVE_S",
     "MLSERVE_MAX_CONNECTIONS",
     "MLSERVE_CONSOLE",
+    "MLSERVE_CPUS",
     "MLSERVE_LIMITS__MAX_BODY_BYTES",
     "MLSERVE_LIMITS__MAX_BATCH_ROWS",
     "MLSERVE_LIMITS__MAX_FEATURES",

@@ -122,11 +122,16 @@ class ServedProcess:
 
 @contextmanager
 def serving_process(
-    *args: str, timeout: float = 240, env: dict[str, str] | None = None
+    *args: str,
+    timeout: float = 240,
+    env: dict[str, str | None] | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> Iterator[ServedProcess]:
-    """`mlserve serve ARGS` as a real process group on a free port, once it is ready."""
+    """`mlserve serve ARGS` as a real process group on a free port, once it is ready. `env`
+    adds variables (None removes one); `prefix` runs it under a command (e.g. taskset)."""
     port = free_port()
-    command = [sys.executable, "-m", "mlserve", "serve", *args, "--port", str(port)]
+    command = [*prefix, sys.executable, "-m", "mlserve", "serve", *args, "--port", str(port)]
+    environment = {**os.environ, **(env or {})}
     with tempfile.TemporaryFile("w+") as log:  # a pipe nobody reads would fill and block
         proc = subprocess.Popen(
             command,
@@ -135,7 +140,7 @@ def serving_process(
             text=True,
             cwd=ROOT,
             start_new_session=True,
-            env={**os.environ, **(env or {})},
+            env={k: v for k, v in environment.items() if v is not None},
         )
         served = ServedProcess(f"http://127.0.0.1:{port}", proc, log)
         try:

@@ -20,7 +20,7 @@ InfoFormat = Annotated[
     ),
 ]
 COMPACT = ["model", "version", "status", "runtime", "takes"]
-WIDE = [*COMPACT, "default", "framework", "engine", "device", "task", "labels", "reason"]
+WIDE = [*COMPACT, "default", "framework", "engine", "device", "threads", "task", "labels", "reason"]
 
 
 @handles_errors
@@ -49,7 +49,11 @@ def show_info(body: dict[str, Any], *, wide: bool) -> None:
     columns = WIDE if wide else COMPACT
     if any("replicas" in m for m in body["models"]):
         columns = [*columns, "replicas"]
-    with stdout_table(f"default model: {body.get('default_model')}") as table:
+    title = f"default model: {body.get('default_model')}"
+    budget = body.get("cpu_budget")
+    if budget:
+        title += f" · CPU budget: {budget['cpus']} ({budget['source']})"
+    with stdout_table(title) as table:
         for column in columns:
             table.add_column(column, overflow="fold" if wide else "ellipsis")
         for m in body["models"]:

@@ -98,6 +98,10 @@ def serve(
         max_connections=limit_concurrency,
         console=console,
     )
+    from mlserve import cpus
+
+    # Before the server stack imports numpy: BLAS and OpenMP read these when they load.
+    cpus.limit_native_pools(cpus.detect(spec.server.cpus).cpus)
     from mlserve.server.auth import keys_from_env
     from mlserve.server.run import serve as run_server
 

@@ -52,6 +52,7 @@ def compile_model(
     n_features: int,
     native_scores: Scores,
     classifier: bool,
+    threads: int = 1,
 ) -> tuple[Compiled | None, str]:
     """The converted model, or None and why not (an explanation for the log and the info)."""
     if options.accelerate == "off":
@@ -69,7 +70,7 @@ def compile_model(
 
     from mlserve.runtimes.onnx import open_session
 
-    session = open_session(graph, threads=1)  # one thread: the single-row case is the point
+    session = open_session(graph, threads=threads)
     output = 1 if classifier else 0
     engine = f"onnxruntime {onnxruntime.__version__} (accelerate: converted at load)"
     compiled = Compiled(session, output, engine)

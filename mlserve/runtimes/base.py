@@ -44,6 +44,7 @@ class RuntimeInfo:
     preprocess: PreprocessSpec | None = None  # image models: how an image becomes the input
     max_length: int | None = None  # text models: tokens kept per text
     engine: str | None = None  # what runs the model when not the framework (accelerate)
+    threads: int | None = None  # the framework's threads for this model
 
 
 @dataclass
@@ -67,6 +68,16 @@ class Runtime(ABC):
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+
+    @property
+    def threads(self) -> int:
+        """The manifest's `threads: N`, else the server's CPU budget (the registry resolves
+        `auto` before the runtime is made; a runtime made by hand detects it)."""
+        if self.spec.threads != "auto":
+            return int(self.spec.threads)
+        from mlserve import cpus
+
+        return cpus.detect().cpus
 
     @abstractmethod
     def load(self) -> None:

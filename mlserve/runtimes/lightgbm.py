@@ -59,6 +59,7 @@ class LightGBMRuntime(Runtime):
             labels=labels,
             notes=[f"objective {objective}", *notes],
             engine=self._compiled.engine if self._compiled else None,
+            threads=self.threads,
         )
 
     @property
@@ -75,6 +76,7 @@ class LightGBMRuntime(Runtime):
             n_features,
             self._scores,
             classifier=bool(self._classes),
+            threads=self.threads,
         )
         return compiled, [why] if why else []
 
@@ -90,7 +92,9 @@ class LightGBMRuntime(Runtime):
 
     def _scores(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities (rows, classes), or values (rows, 1) for a regressor."""
-        values = np.asarray(self._booster.predict(batch), dtype=np.float64)
+        values = np.asarray(
+            self._booster.predict(batch, num_threads=self.threads), dtype=np.float64
+        )
         if not self._classes:
             return values.reshape(len(batch), -1)[:, :1]
         if values.ndim == 1:  # binary: the second class's probability

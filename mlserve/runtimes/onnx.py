@@ -5,10 +5,9 @@ feature (`inputs:` in the manifest names them). A graph is data: loading it runs
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from pydantic import Field
 
 from mlserve.runtimes.base import (
     Batch,
@@ -35,7 +34,7 @@ LABELLED_OPS = ("ZipMap", "TreeEnsembleClassifier", "LinearClassifier", "SVMClas
 
 
 class Options(TensorInputOptions):
-    threads: Annotated[int, Field(ge=1)] | None = None  # ONNX Runtime intra-op threads
+    """Device and tensor input; the intra-op threads come from the model's `threads`."""
 
 
 class OnnxRuntime(Runtime):
@@ -52,7 +51,7 @@ class OnnxRuntime(Runtime):
         import onnxruntime
 
         options = self.options
-        self._session = open_session(str(self.spec.path), options.device, options.threads)
+        self._session = open_session(str(self.spec.path), options.device, self.threads)
         inputs = self._session.get_inputs()
         self._feeds = self._plan_inputs(inputs)
         self._dtype = NUMPY_TYPES.get(inputs[0].type, np.float32)
@@ -78,6 +77,7 @@ class OnnxRuntime(Runtime):
             labels=labels,
             input_shape=input_shape if kind == "image" else None,
             device=self._session.get_providers()[0],
+            threads=self.threads,
             preprocess=(self.options.preprocess or PreprocessSpec()) if kind == "image" else None,
         )
 

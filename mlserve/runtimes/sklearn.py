@@ -76,6 +76,7 @@ class SklearnRuntime(Runtime):
                 int(n_features),
                 scores,
                 classifier=self._has_proba,
+                threads=self.threads,
             )
             notes += [why] if why else []
         self._info = RuntimeInfo(
@@ -87,6 +88,7 @@ class SklearnRuntime(Runtime):
             labels=labels,
             notes=notes,
             engine=self._compiled.engine if self._compiled else None,
+            threads=self.threads,
         )
 
     @property

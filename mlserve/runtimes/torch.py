@@ -60,6 +60,7 @@ class TorchRuntime(Runtime):
         from mlserve.device import resolve_device
 
         spec, options = self.spec, self.options
+        set_torch_threads(self.threads)
         self._device = resolve_device(options.device)
         module, example_shape = self._read_module()
         with contextlib.suppress(NotImplementedError):  # exported programs fix their mode
@@ -86,6 +87,7 @@ class TorchRuntime(Runtime):
             input_shape=input_shape if kind == "image" else None,
             device=str(self._device),
             preprocess=(options.preprocess or PreprocessSpec()) if kind == "image" else None,
+            threads=self.threads,
         )
 
     def describe(self) -> RuntimeInfo:
@@ -154,6 +156,16 @@ class TorchRuntime(Runtime):
                 "manifest (e.g. [4] or [1, 8, 8])"
             )
         return int(self._forward(np.zeros(shape, dtype=np.float32)).reshape(1, -1).shape[1])
+
+
+def set_torch_threads(threads: int) -> None:
+    """torch's pools are per process: intra-op to the model's threads, inter-op to one (it
+    can be set only before torch's first parallel work; later it stays as it was)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    with contextlib.suppress(RuntimeError):
+        torch.set_num_interop_threads(1)
 
 
 def _example_shape(program: Any) -> tuple[int, ...] | None:

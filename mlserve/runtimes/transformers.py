@@ -48,11 +48,13 @@ class TransformersRuntime(Runtime):
         from transformers.utils import logging as hf_logging
 
         from mlserve.device import resolve_device
+        from mlserve.runtimes.torch import set_torch_threads
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         folder = self.spec.path
         if not folder.is_dir():
             raise FileNotFoundError(f"{folder} is not a Hugging Face model folder")
+        set_torch_threads(self.threads)
         self._device = resolve_device(self.options.device)
         self._tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(
@@ -70,6 +72,7 @@ class TransformersRuntime(Runtime):
             labels=[str(x) for x in self._labels],
             device=str(self._device),
             max_length=self.options.max_length,
+            threads=self.threads,
         )
 
     def describe(self) -> RuntimeInfo:

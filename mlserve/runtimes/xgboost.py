@@ -47,6 +47,7 @@ class XGBoostRuntime(Runtime):
             )
         booster = xgboost.Booster()
         booster.load_model(str(path))
+        booster.set_param({"nthread": self.threads})
         learner = json.loads(booster.save_config())["learner"]
         objective = learner["objective"]["name"]
         self._booster = booster
@@ -66,6 +67,7 @@ class XGBoostRuntime(Runtime):
             labels=labels,
             notes=[f"objective {objective}", *notes],
             engine=self._compiled.engine if self._compiled else None,
+            threads=self.threads,
         )
 
     @property
@@ -82,6 +84,7 @@ class XGBoostRuntime(Runtime):
             n_features,
             self._scores,
             classifier=bool(self._classes),
+            threads=self.threads,
         )
         return compiled, [why] if why else []
 
