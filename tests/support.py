@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import uvicorn
@@ -40,12 +40,13 @@ class LiveServer:
         self.thread.join(timeout=30)
 
 
-def start_server(manifest_path: Path, wait_ready: bool = True) -> LiveServer:
-    """A real uvicorn server in a thread (the httpx test-suite pattern)."""
+def start_server(manifest_path: Path, wait_ready: bool = True, **app_options: Any) -> LiveServer:
+    """A real uvicorn server in a thread (the httpx test-suite pattern); `app_options` go to
+    create_app."""
     from mlserve.manifest import load_manifest
     from mlserve.server import create_app
 
-    app = create_app(load_manifest(manifest_path))
+    app = create_app(load_manifest(manifest_path), **app_options)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)

@@ -17,6 +17,7 @@ from mlserve.manifest import Manifest, ModelSpec
 from mlserve.runtimes.base import Runtime
 from mlserve.server import console, docs, errors
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
+from mlserve.server.fastpath import PredictionFastPath, prediction_routes
 from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics, metrics_router
 from mlserve.server.middleware import RequestContext
@@ -35,6 +36,7 @@ def create_app(
     runtime_factory: Callable[[ModelSpec], Runtime] | None = None,
     *,
     echo_request_id: bool = True,
+    fast_path: bool = True,
 ) -> FastAPI:
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded."""
@@ -83,6 +85,8 @@ def create_app(
     docs.install(app, manifest, secured=bool(api_keys))
     if live is not None:
         console.install(app, live)
+    if fast_path:  # innermost: keys, CORS, request ids and metrics still apply
+        app.add_middleware(PredictionFastPath, routes=prediction_routes(app.routes))
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
     cors = manifest.server.cors

@@ -211,7 +211,11 @@ def test_health_ready_info_docs(server_url: str) -> None:
         "max": 100,
     }
     one = httpx.get(server_url + "/models/credit").json()
-    assert [m["model"] for m in one["models"]] == ["credit"]
+    assert [(m["model"], m["version"]) for m in one["models"]] == [
+        ("credit", "v1"),
+        ("credit", "xgboost"),
+        ("credit", "lightgbm"),
+    ]
     assert httpx.get(server_url + "/models/nope").status_code == 404
     assert httpx.get(server_url + "/docs").status_code == 200
     spec = httpx.get(server_url + "/openapi.json").json()

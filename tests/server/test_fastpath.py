@@ -1,0 +1,105 @@
+"""The prediction fast path answers exactly as FastAPI's routing did: the same statuses,
+bodies and headers for good and bad requests alike, and the same OpenAPI document."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mlserve.manifest import load_manifest
+from mlserve.server import create_app
+from tests.support import LiveServer, start_server, write_manifest
+
+ROW = [5.1, 3.5, 1.4, 0.2]
+JSON = {"Content-Type": "application/json"}
+CREDIT = {"age": 41, "income": 52000, "credit_score": 710}
+REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/predict", {"json": {"features": ROW}}),
+    ("POST", "/v1/predict", {"json": {"features": ROW}}),
+    ("POST", "/v9/predict", {"json": {"features": ROW}}),
+    ("POST", "/v2/predict", {"json": {"features": ROW}}),
+    ("POST", "/models/iris/predict", {"json": {"features": ROW}}),
+    ("POST", "/models/iris/versions/v1/predict", {"json": {"features": ROW}}),
+    ("POST", "/models/iris/versions/v7/predict", {"json": {"features": ROW}}),
+    ("POST", "/models/nope/predict", {"json": {"features": ROW}}),
+    ("POST", "/models/iris/predict/batch", {"json": {"inputs": [ROW, ROW]}}),
+    ("POST", "/predict/batch", {"json": {"inputs": []}}),
+    ("POST", "/models/credit/predict", {"json": {"features": CREDIT}}),
+    ("POST", "/models/credit/predict", {"json": {"features": {**CREDIT, "age": 17}}}),
+    ("POST", "/models/credit/predict", {"json": {"features": {"age": 41}}}),
+    ("POST", "/models/iris/classify", {"json": {"text": "hello"}}),
+    ("POST", "/models/iris/predict/image", {"json": {"image_base64": "AAAA"}}),
+    ("POST", "/predict", {"json": {"features": [1.0]}}),
+    ("POST", "/predict", {"content": b"{not json", "headers": JSON}),
+    ("POST", "/predict", {"content": b"", "headers": JSON}),
+    (
+        "POST",
+        "/predict",
+        {"content": b'{"features": [1,2]}', "headers": {"Content-Type": "text/plain"}},
+    ),
+    ("POST", "/predict", {"content": b"[" + b"1," * 60_000 + b"1]", "headers": JSON}),
+    ("POST", "/predict", {"json": {"features": ROW, "extra": 1}}),
+    ("GET", "/predict", {}),
+    ("PUT", "/models/iris/predict", {"json": {}}),
+    ("POST", "/models/iris/predict/", {"json": {"features": ROW}}),
+    ("POST", "/models//predict", {"json": {"features": ROW}}),
+    ("POST", "/predictx", {"json": {"features": ROW}}),
+]
+VARYING = {"date", "x-request-id", "server"}
+
+
+@pytest.fixture(scope="module")
+def servers(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    folder = tmp_path_factory.mktemp("fastpath")
+    manifest = write_manifest(
+        folder,
+        f"""
+server: {{limits: {{max_body_bytes: 100000}}}}
+models:
+  - {{name: iris, version: v1, runtime: sklearn, path: {samples / "iris-v1.joblib"}}}
+  - {{name: credit, runtime: sklearn, path: {samples / "credit.joblib"},
+      inputs: [{{name: age, type: int, min: 18}}, {{name: income}}, {{name: credit_score}}]}}
+""",
+    )
+    fast: LiveServer = start_server(manifest)
+    routed: LiveServer = start_server(manifest, fast_path=False)
+    yield fast.url, routed.url
+    fast.stop()
+    routed.stop()
+
+
+@pytest.mark.parametrize(("method", "path", "options"), REQUESTS, ids=lambda x: str(x)[:40])
+def test_same_answer_with_and_without_the_fast_path(
+    servers: tuple[str, str], method: str, path: str, options: dict[str, Any]
+) -> None:
+    fast, routed = (httpx.request(method, url + path, **options) for url in servers)
+    assert fast.status_code == routed.status_code
+    assert fast.content == routed.content
+    assert headers(fast, servers[0]) == headers(routed, servers[1])
+
+
+def headers(response: httpx.Response, url: str) -> dict[str, str]:
+    """The headers that do not vary by server (a redirect names the server's own port)."""
+    return {k: v.replace(url, "") for k, v in response.headers.items() if k not in VARYING}
+
+
+def test_metrics_label_routes_alike(servers: tuple[str, str]) -> None:
+    lines = []
+    for url in servers:
+        httpx.post(url + "/models/iris/predict", json={"features": ROW})
+        text = httpx.get(url + "/metrics").text
+        lines.append(
+            sorted(line for line in text.splitlines() if line.startswith("mlserve_requests_total"))
+        )
+    assert lines[0] == lines[1]
+    assert any('route="/models/{name}/predict"' in line for line in lines[0])
+
+
+@pytest.mark.unit
+def test_the_openapi_document_is_unchanged(samples: Path) -> None:
+    manifest = load_manifest(samples / "models.yaml")
+    assert create_app(manifest).openapi() == create_app(manifest, fast_path=False).openapi()
