@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -141,7 +140,6 @@ class InferenceCore:
         is_gone: IsGone | None = None,
     ) -> Answer:
         """The model's answer to a JSON payload, as arrays."""
-        started = time.perf_counter()
         entry = self._registry.resolve(model, version, KIND_OF_OPERATION[operation])
         note_model(entry.spec.name, entry.spec.version, 0)
         runtime = await self._registry.ensure_ready(entry)
@@ -151,7 +149,7 @@ class InferenceCore:
             batch, single = await off_loop(self._decode, operation, payload, entry, info)
         else:
             batch, single = self._decode(operation, payload, entry, info)
-        return await self._answer(entry, batch, single, operation, started, is_gone)
+        return await self._answer(entry, batch, single, operation, is_gone)
 
     async def predict_decoded(
         self,
@@ -163,7 +161,6 @@ class InferenceCore:
         of rows for tabular models, texts for text models, one encoded image (bytes, or base64
         text) for image models.
         `entry` comes from `ready_model`. The same checks as for JSON payloads apply."""
-        started = time.perf_counter()
         info = entry.info
         note_model(entry.spec.name, entry.spec.version, 0)
         operation: Operation = {
@@ -182,7 +179,7 @@ class InferenceCore:
             check_kind(entry.spec.name, info, "tabular")
             payload = {"inputs": inputs}
         batch, _ = await off_loop(self._decode, operation, payload, entry, info)
-        return await self._answer(entry, batch, False, operation, started, is_gone)
+        return await self._answer(entry, batch, False, operation, is_gone)
 
     async def _answer(
         self,
@@ -190,28 +187,14 @@ class InferenceCore:
         batch: Batch,
         single: bool,
         operation: Operation,
-        started: float,
         is_gone: IsGone | None,
     ) -> Answer:
+        """The model's answer to a validated batch; the server's access line (one per request)
+        records the model, version, rows and latency noted here."""
         name, version = entry.spec.name, entry.spec.version
         note_model(name, version, len(batch))
         result = await self._submit(entry, batch, is_gone)
         check_finite(entry, result)
-        if log.isEnabledFor(logging.INFO):
-            latency_ms = round((time.perf_counter() - started) * 1000, 2)
-            log.info(
-                "model=%s version=%s rows=%d latency_ms=%.2f",
-                name,
-                version,
-                len(batch),
-                latency_ms,
-                extra={
-                    "model": name,
-                    "version": version,
-                    "rows": len(batch),
-                    "latency_ms": latency_ms,
-                },
-            )
         texts = batch if operation == "classify" and isinstance(batch, list) else None
         return Answer(entry, result, single, texts)
 

@@ -78,7 +78,8 @@ def create_app(
     )
     app.state.api_keys = [k.encode() for k in api_keys]
     app.include_router(status_router())
-    app.include_router(prediction_router())
+    predictions = prediction_router()
+    app.include_router(predictions)
     app.include_router(v2_router())
     app.include_router(metrics_router(metrics))
     errors.install(app)
@@ -86,7 +87,7 @@ def create_app(
     if live is not None:
         console.install(app, live)
     if fast_path:  # innermost: keys, CORS, request ids and metrics still apply
-        app.add_middleware(PredictionFastPath, routes=prediction_routes(app.routes))
+        app.add_middleware(PredictionFastPath, routes=prediction_routes(predictions.routes))
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
     cors = manifest.server.cors

@@ -69,15 +69,15 @@ class RequestContext:
                     "rows": info.rows,
                 }
                 access_log.info(
-                    "%s %s %d %.2fms request_id=%s model=%s version=%s rows=%s",
+                    "%s %s %d request_id=%s model=%s version=%s rows=%s latency_ms=%.2f",
                     scope["method"],
                     scope["path"],
                     status,
-                    seconds * 1000,
                     info.request_id,
                     info.model,
                     info.version,
                     info.rows,
+                    seconds * 1000,
                     extra=fields,
                 )
             current.reset(token)

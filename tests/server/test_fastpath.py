@@ -103,3 +103,29 @@ def test_metrics_label_routes_alike(servers: tuple[str, str]) -> None:
 def test_the_openapi_document_is_unchanged(samples: Path) -> None:
     manifest = load_manifest(samples / "models.yaml")
     assert create_app(manifest).openapi() == create_app(manifest, fast_path=False).openapi()
+
+
+@pytest.mark.unit
+def test_the_fast_path_knows_every_prediction_route(samples: Path) -> None:
+    from mlserve import wire
+    from mlserve.server.fastpath import PredictionFastPath
+
+    app = create_app(load_manifest(samples / "models.yaml"))
+    layer = next(m for m in app.user_middleware if m.cls is PredictionFastPath)
+    routes = layer.kwargs["routes"]
+    assert len(routes) == len(wire.OPERATION_ROUTES) * 4  # every operation under every prefix
+    fast = PredictionFastPath(app, routes)
+    for path, template in [
+        ("/predict", "/predict"),
+        ("/v1/predict/batch", "/{version}/predict/batch"),
+        ("/models/iris/classify", "/models/{name}/classify"),
+        (
+            "/models/iris/versions/v2/predict/image",
+            "/models/{name}/versions/{version}/predict/image",
+        ),
+    ]:
+        matched = fast.match(path)
+        assert matched is not None
+        assert matched[0].path == template
+    assert fast.match("/models/iris") is None
+    assert fast.match("/v2/models/iris/infer") is None
