@@ -62,7 +62,7 @@ def manifest(
         "server: {limits: {max_body_bytes: 100000000}}\n"
         f"models:\n  - name: m\n    runtime: {RUNTIMES[model.suffix]}\n    path: {model}\n"
         f"    batching: {{max_batch_size: {batch_size}, max_wait_ms: 2}}\n"
-        f"    replicas: {replicas}\n    accelerate: {accelerate}\n"
+        f"    replicas: {replicas}\n    accelerate: '{accelerate}'\n"
     )
     return path
 

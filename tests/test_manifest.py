@@ -231,3 +231,10 @@ models:
     assert sentiment.options.max_length == 64  # type: ignore[attr-defined]
     assert digits.options.input_kind() == "image"
     assert digits.options.device == "cpu"  # type: ignore[attr-defined]
+
+
+def test_accelerate_off_survives_yaml(folder: Path) -> None:
+    path = write_manifest(
+        folder, "models: [{name: m, runtime: sklearn, path: a.joblib, accelerate: off}]"
+    )
+    assert load_manifest(path).models[0].options.accelerate == "off"  # type: ignore[attr-defined]

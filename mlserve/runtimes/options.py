@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 InputKind = Literal["tabular", "image", "text"]
 
@@ -67,3 +67,8 @@ class AccelerateOptions(RuntimeOptions):
     accelerate: Literal["off", "onnx", "auto"] = "off"
     probe: Path | None = None  # a CSV of rows (no header) to compare the conversion on
     tolerance: float = Field(default=1e-5, gt=0)  # largest allowed probability difference
+
+    @field_validator("accelerate", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        return "off" if value is False else value  # YAML reads a bare `off` as false
