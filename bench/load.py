@@ -57,7 +57,7 @@ def _ms(match: re.Match[str] | None) -> float | None:
     if match is None:
         return None
     value, unit = re.match(r"([\d.]+)(\w+)", match.group(1)).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit], 3)
 
 
 def batch_rows_per_second(url: str, rows: np.ndarray, min_seconds: float = 2.0) -> float:
