@@ -3,9 +3,10 @@ one access-log line and the request metrics, per request."""
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
-import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,7 +36,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        info = RequestInfo(_header(scope, b"x-request-id") or uuid.uuid4().hex[:16])
+        info = RequestInfo(_header(scope, b"x-request-id") or _new_request_id())
         token = current.set(info)
         started = time.perf_counter()
         status = 500
@@ -81,6 +82,15 @@ class RequestContext:
                     extra=fields,
                 )
             current.reset(token)
+
+
+_PREFIX = os.urandom(4).hex()  # per process, so that workers never hand out the same id
+_counter = itertools.count()
+
+
+def _new_request_id() -> str:
+    """16 hex digits unique to this process's requests: cheaper than a uuid4 per request."""
+    return f"{_PREFIX}{next(_counter) & 0xFFFFFFFF:08x}"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
