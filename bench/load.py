@@ -7,7 +7,10 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +132,37 @@ def command_seconds(args: list[str], runs: int = 5, stdin: str | None = None) ->
 
 def mlserve_bin() -> str:
     return str(Path(sys.executable).parent / "mlserve")
+
+
+class HealthProbe:
+    """`/health` asked every 50 ms from a thread while a load runs (as a liveness probe)."""
+
+    def __init__(self, url: str) -> None:
+        self.url, self.latencies_ms = url, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.wait(0.05):
+                started = time.perf_counter()
+                client.get(self.url + "/health")
+                self.latencies_ms.append((time.perf_counter() - started) * 1000)
+
+    def p99_ms(self) -> float | None:
+        if not self.latencies_ms:
+            return None
+        return round(float(np.percentile(self.latencies_ms, 99)), 2)
+
+
+@contextmanager
+def health_prober(url: str, enabled: bool = True) -> Iterator[HealthProbe]:
+    probe = HealthProbe(url)
+    if enabled:
+        probe._thread.start()
+    try:
+        yield probe
+    finally:
+        probe._stop.set()
+        if enabled:
+            probe._thread.join()

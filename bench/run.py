@@ -51,13 +51,16 @@ def single_rows(
                 for c in levels:
                     cpu_before = servers.cpu_seconds(url)
                     result: dict[str, Any] = {"model": model, "server": kind, "c": c}
-                    result.update(load.wrk(url + "/predict", c, seconds))
+                    with load.health_prober(url, kind.startswith("mlserve")) as health:
+                        result.update(load.wrk(url + "/predict", c, seconds))
                     used = servers.cpu_seconds(url) - cpu_before
                     result["cpu_ms"] = used * 1000 / max(result["requests"], 1)
+                    result["health_p99_ms"] = health.p99_ms()
                     console.print(
                         f"  {model} {kind:16s} c={c:<4d} {result['rps']:9.1f} req/s "
                         f"p99 {result['p99_ms']} ms errors {result['errors']} "
-                        f"server CPU {result['cpu_ms']:.3f} ms/request"
+                        f"server CPU {result['cpu_ms']:.3f} ms/request "
+                        f"/health p99 {result['health_p99_ms']} ms"
                     )
                     out.append(result)
     return out
@@ -143,7 +146,13 @@ def report(results: dict[str, Any]) -> None:
             )
     console.print(table)
     table = Table(title="server CPU per request (ms, every process of the server)")
-    for column in ("model", "c", *results["servers"], "mlserve / bare FastAPI"):
+    for column in (
+        "model",
+        "c",
+        *results["servers"],
+        "mlserve / bare FastAPI",
+        "mlserve /health p99 (ms)",
+    ):
         table.add_column(column, justify="right")
     for model in results["models"]:
         for c in results["levels"]:
@@ -156,6 +165,7 @@ def report(results: dict[str, Any]) -> None:
                     row.get("mlserve-batch", {}).get("cpu_ms"),
                     row.get("bare-fastapi", {}).get("cpu_ms"),
                 ),
+                str(row.get("mlserve-batch", {}).get("health_p99_ms")),
             )
     console.print(table)
     table = Table(title="/predict/batch rows/s")
