@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mlserve import wire
 from mlserve.errors import ManifestError
-from mlserve.manifest import ServerSpec
+from mlserve.manifest import Manifest, ServerSpec
 
 
 def _optional(model: type[BaseModel]) -> dict[str, Any]:
@@ -80,3 +80,17 @@ def merge(base: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
             else:
                 merged[key] = value
     return merged
+
+
+def with_server(manifest: Manifest, **overrides: Any) -> Manifest:
+    """The manifest's `server` section under the `MLSERVE_*` environment and then `overrides`
+    (the command line's flags): flags win over the environment, the environment over the
+    file."""
+    layered = merge(manifest.server.model_dump(), environment_overrides(), overrides)
+    try:
+        server = ServerSpec.model_validate(layered)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ManifestError(f"invalid server option {where}: {first['msg']}") from None
+    return manifest.model_copy(update={"server": server})

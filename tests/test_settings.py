@@ -10,8 +10,7 @@ import pytest
 from mlserve import wire
 from mlserve.errors import ManifestError
 from mlserve.manifest import load_manifest
-from mlserve.server.run import with_server
-from mlserve.settings import variables
+from mlserve.settings import variables, with_server
 
 pytestmark = pytest.mark.unit
 

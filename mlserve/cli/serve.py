@@ -81,7 +81,7 @@ def serve(
 ) -> None:
     """Serve every model of MANIFEST over HTTP (docs at /docs)."""
     from mlserve.manifest import load_manifest
-    from mlserve.server.run import with_server
+    from mlserve.settings import with_server
 
     spec = with_server(
         load_manifest(manifest),

@@ -12,13 +12,12 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
-from pydantic import ValidationError
 
 from mlserve import wire
-from mlserve.errors import ManifestError
 from mlserve.logging import log_config
-from mlserve.manifest import Manifest, ServerSpec, load_manifest
+from mlserve.manifest import Manifest, load_manifest
 from mlserve.server.protocol import ConnectionLimits, GuardedHttpProtocol
+from mlserve.settings import with_server
 
 MANIFEST_ENV = wire.ENV_SERVE_MANIFEST
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
@@ -48,22 +47,6 @@ def app_from_env() -> FastAPI:
         ConnectionLimits(spec.header_timeout_s, spec.body_timeout_s, spec.max_connections)
     )
     return create_app(manifest)
-
-
-def with_server(manifest: Manifest, **overrides: Any) -> Manifest:
-    """The manifest's `server` section under the `MLSERVE_*` environment and then `overrides`
-    (the command line's flags): flags win over the environment, the environment over the
-    file."""
-    from mlserve.settings import environment_overrides, merge
-
-    layered = merge(manifest.server.model_dump(), environment_overrides(), overrides)
-    try:
-        server = ServerSpec.model_validate(layered)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ManifestError(f"invalid server option {where}: {first['msg']}") from None
-    return manifest.model_copy(update={"server": server})
 
 
 class GracefulServer(uvicorn.Server):
