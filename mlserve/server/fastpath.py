@@ -21,7 +21,7 @@ from mlserve import wire
 from mlserve.errors import MlserveError
 from mlserve.server import errors
 
-# Each operation's route suffix, longest first ("/predict/batch" before "/predict").
+# Each operation's route suffix, longest first: a batch route is not taken for a single row.
 SUFFIXES = sorted(wire.OPERATION_ROUTES.values(), key=len, reverse=True)
 
 
