@@ -11,6 +11,7 @@ within the named inputs' bounds (or around zero for unnamed features).
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,14 @@ from typing import Any
 import numpy as np
 
 from mlserve.manifest import ModelSpec
+from mlserve.runtimes.base import (
+    Batch,
+    BatchPrediction,
+    Runtime,
+    RuntimeInfo,
+    classify_from_proba,
+    resolve_labels,
+)
 from mlserve.runtimes.options import AccelerateOptions
 
 log = logging.getLogger("mlserve.runtimes.accelerate")
@@ -153,3 +162,66 @@ def _refuse(spec: ModelSpec, reason: str, quiet: bool = False) -> str:
     message = f"accelerate: serving the original model: {reason}"
     (log.info if quiet else log.warning)("model %s: %s", spec.key, message)
     return message
+
+
+class BoosterRuntime(Runtime):
+    """What XGBoost and LightGBM share once a subclass has read its Booster: labels, the
+    optional ONNX conversion, the description and the answers. A subclass loads the file,
+    calls `loaded`, and gives its native scores in `_scores`."""
+
+    FRAMEWORK: str
+    _booster: Any
+    _classes: int = 0  # 0 for a regressor
+    _labels: list[Any]
+    _compiled: Compiled | None = None
+    _info: RuntimeInfo
+
+    @property
+    def options(self) -> AccelerateOptions:
+        assert isinstance(self.spec.options, AccelerateOptions)
+        return self.spec.options
+
+    def loaded(
+        self, booster: Any, classes: int, n_features: int, version: str, objective: str
+    ) -> None:
+        """Finish loading a Booster with `classes` classes (0: a regressor)."""
+        self._booster, self._classes = booster, classes
+        labels = None
+        if classes:
+            self._labels = resolve_labels(self.spec, None, classes)
+            labels = [str(x) for x in self._labels]
+        self._compiled, why = compile_model(
+            self.spec,
+            self.options,
+            self.FRAMEWORK,
+            booster,
+            n_features,
+            self._scores,
+            classifier=bool(classes),
+            threads=self.threads,
+        )
+        self._info = RuntimeInfo(
+            framework=self.FRAMEWORK,
+            framework_version=version,
+            task="classification" if classes else "regression",
+            input_kind="tabular",
+            n_features=n_features,
+            labels=labels,
+            notes=[f"objective {objective}", *([why] if why else [])],
+            engine=self._compiled.engine if self._compiled else None,
+            threads=self.threads,
+        )
+
+    def describe(self) -> RuntimeInfo:
+        return self._info
+
+    def predict(self, batch: Batch) -> BatchPrediction:
+        assert isinstance(batch, np.ndarray)
+        scores = self._compiled.scores(batch) if self._compiled else self._scores(batch)
+        if not self._classes:
+            return BatchPrediction(scores[:, 0].tolist())
+        return classify_from_proba(scores, self._labels)
+
+    @abstractmethod
+    def _scores(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities (rows, classes), or values (rows, 1) for a regressor."""

@@ -5,20 +5,11 @@ comes from the objective stored in the file."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 
-from mlserve.runtimes.accelerate import Compiled, compile_model
-from mlserve.runtimes.base import (
-    Batch,
-    BatchPrediction,
-    Runtime,
-    RuntimeInfo,
-    classify_from_proba,
-    resolve_labels,
-    softmax,
-)
+from mlserve.runtimes.accelerate import BoosterRuntime
+from mlserve.runtimes.base import softmax
 from mlserve.runtimes.options import AccelerateOptions
 
 EXTRA = "mlserve[xgboost]"
@@ -31,10 +22,8 @@ class Options(AccelerateOptions):
     """`accelerate: onnx` compiles the trees to ONNX Runtime at load."""
 
 
-class XGBoostRuntime(Runtime):
-    _booster: Any
-    _info: RuntimeInfo
-    _labels: list[Any]
+class XGBoostRuntime(BoosterRuntime):
+    FRAMEWORK = "xgboost"
 
     def load(self) -> None:
         import xgboost
@@ -50,53 +39,10 @@ class XGBoostRuntime(Runtime):
         booster.set_param({"nthread": self.threads})
         learner = json.loads(booster.save_config())["learner"]
         objective = learner["objective"]["name"]
-        self._booster = booster
-        self._classes = 0
-        labels = None
+        classes = 0
         if objective.startswith(CLASSIFIERS):
-            self._classes = max(2, int(learner["learner_model_param"].get("num_class", 0)))
-            self._labels = resolve_labels(self.spec, None, self._classes)
-            labels = [str(x) for x in self._labels]
-        self._compiled, notes = self._accelerate(booster.num_features())
-        self._info = RuntimeInfo(
-            framework="xgboost",
-            framework_version=xgboost.__version__,
-            task="classification" if self._classes else "regression",
-            input_kind="tabular",
-            n_features=booster.num_features(),
-            labels=labels,
-            notes=[f"objective {objective}", *notes],
-            engine=self._compiled.engine if self._compiled else None,
-            threads=self.threads,
-        )
-
-    @property
-    def options(self) -> Options:
-        assert isinstance(self.spec.options, Options)
-        return self.spec.options
-
-    def _accelerate(self, n_features: int) -> tuple[Compiled | None, list[str]]:
-        compiled, why = compile_model(
-            self.spec,
-            self.options,
-            "xgboost",
-            self._booster,
-            n_features,
-            self._scores,
-            classifier=bool(self._classes),
-            threads=self.threads,
-        )
-        return compiled, [why] if why else []
-
-    def describe(self) -> RuntimeInfo:
-        return self._info
-
-    def predict(self, batch: Batch) -> BatchPrediction:
-        assert isinstance(batch, np.ndarray)
-        scores = self._compiled.scores(batch) if self._compiled else self._scores(batch)
-        if not self._classes:
-            return BatchPrediction(scores[:, 0].tolist())
-        return classify_from_proba(scores, self._labels)
+            classes = max(2, int(learner["learner_model_param"].get("num_class", 0)))
+        self.loaded(booster, classes, booster.num_features(), xgboost.__version__, objective)
 
     def _scores(self, batch: np.ndarray) -> np.ndarray:
         """Class probabilities (rows, classes), or values (rows, 1) for a regressor."""
