@@ -18,7 +18,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlserve import cpus
 from mlserve.answers import Answer, check_finite, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
@@ -69,12 +68,12 @@ class InferenceCore:
         """Size the thread pools to the CPU budget, then load every startup model (failures
         are recorded, never raised)."""
         budget = self._registry.budget
-        cpus.limit_native_pools(budget.cpus)
+        self._registry.size_native_pools()
         log.info(
             "CPU budget: %d (%s); BLAS/OpenMP threads: %s",
             budget.cpus,
             budget.source,
-            cpus.native_pool_threads(),
+            self._registry.native_threads,
             extra={"event": "cpu_budget", "cpus": budget.cpus, "source": budget.source},
         )
         await self._registry.load_startup()
@@ -279,7 +278,7 @@ class InferenceCore:
             "cpu_budget": {
                 "cpus": budget.cpus,
                 "source": budget.source,
-                "native_threads": cpus.native_pool_threads(),
+                "native_threads": self._registry.native_threads,
             },
             "models": [describe_entry(e) for e in entries],
         }

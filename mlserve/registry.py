@@ -84,6 +84,7 @@ class ModelRegistry:
     ) -> None:
         self.manifest = manifest
         self.budget = cpus.detect(manifest.server.cpus)
+        self.native_threads: int | None = None  # BLAS/OpenMP threads, as last sized
         self._new_runtime = runtime_factory or local_runtime
         self._by_name: dict[str, dict[str, ModelEntry]] = {}
         self._default_version: dict[str, str] = {}
@@ -236,8 +237,13 @@ class ModelRegistry:
             runtime.load()
         except ImportError as exc:  # the framework is not installed: say what to install
             raise missing_framework(spec.runtime, exc) from None
-        cpus.limit_native_pools(self.budget.cpus)  # the model may have loaded new pools
+        self.size_native_pools()  # the model may have loaded new pools
         return runtime
+
+    def size_native_pools(self) -> None:
+        """Limit BLAS/OpenMP to the CPU budget, and note how many threads they have now."""
+        cpus.limit_native_pools(self.budget.cpus)
+        self.native_threads = cpus.native_pool_threads()
 
     @property
     def ready(self) -> bool:
