@@ -71,7 +71,6 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
             engine=info.engine or info.framework,
             threads=info.threads,
             task=info.task,
-            input_kind=info.input_kind,
             n_features=info.n_features,
             input_shape=list(info.input_shape) if info.input_shape else None,
             labels=info.labels,
