@@ -30,7 +30,15 @@ from bench import load, models, servers  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
-SERVERS = ["bare-asgi", "bare-fastapi", "naive", "litserve", "mlserve-nobatch", "mlserve-batch"]
+SERVERS = [
+    "bare-asgi",
+    "bare-fastapi",
+    "naive",
+    "litserve",
+    "mlserve-nobatch",
+    "mlserve-batch",
+    "mlserve-quiet",  # mlserve-batch with --log-level warning: what the access log costs
+]
 BATCH_SIZES = [1, 100, 10_000]
 console = Console(width=140)
 
@@ -128,6 +136,7 @@ def report(results: dict[str, Any]) -> None:
         "mlserve/naive",
         "mlserve/LitServe",
         "p99 mlserve / LitServe (ms)",
+        "INFO log / warning",
         "errors",
     ):
         table.add_column(column, justify="right")
@@ -142,6 +151,7 @@ def report(results: dict[str, Any]) -> None:
                 ratio(best.get("rps"), row.get("naive", {}).get("rps")),
                 ratio(best.get("rps"), row.get("litserve", {}).get("rps")),
                 f"{best.get('p99_ms')} / {row.get('litserve', {}).get('p99_ms')}",
+                ratio(best.get("rps"), row.get("mlserve-quiet", {}).get("rps")),
                 str(sum(r.get("errors", 0) for r in row.values())),
             )
     console.print(table)

@@ -114,6 +114,8 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
         ]
     batch_size = 1 if kind == "mlserve-nobatch" else 64
     console = ["--no-console"] if kind == "mlserve-batch-noconsole" else []
+    # As users start it: INFO access lines on; `mlserve-quiet` shows what they cost.
+    quiet = ["--log-level", "warning"] if kind == "mlserve-quiet" else []
     accelerate = "onnx" if kind == "mlserve-onnx" else "off"
     return [
         str(venv_bin / "mlserve"),
@@ -121,8 +123,7 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
         str(manifest(work, model, batch_size, accelerate=accelerate)),
         "--port",
         str(port),
-        "--log-level",
-        "warning",
+        *quiet,
         *console,
     ]
 

@@ -4,17 +4,15 @@ one access-log line and the request metrics, per request."""
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlserve.context import RequestInfo, current
+from mlserve.logging import AccessEvent, access_writer
 from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics
-
-access_log = logging.getLogger("mlserve.access")
 
 
 class RequestContext:
@@ -31,6 +29,8 @@ class RequestContext:
         self.metrics = metrics
         self.live = live
         self.echo = echo_request_id
+        # Chosen once: the logging set-up is in place before the app is built.
+        self.write_access = access_writer()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -58,28 +58,19 @@ class RequestContext:
             self.metrics.observe_request(route, info.model, info.version, status, seconds)
             if self.live is not None and info.model is not None and info.version is not None:
                 self.live.observe_request(info.model, info.version, status, seconds)
-            if access_log.isEnabledFor(logging.INFO):
-                fields = {
-                    "request_id": info.request_id,
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status,
-                    "latency_ms": round(seconds * 1000, 2),
-                    "model": info.model,
-                    "version": info.version,
-                    "rows": info.rows,
-                }
-                access_log.info(
-                    "%s %s %d request_id=%s model=%s version=%s rows=%s latency_ms=%.2f",
-                    scope["method"],
-                    scope["path"],
-                    status,
-                    info.request_id,
-                    info.model,
-                    info.version,
-                    info.rows,
-                    seconds * 1000,
-                    extra=fields,
+            if self.write_access is not None:
+                latency_ms = round(seconds * 1000, 2)
+                self.write_access(
+                    AccessEvent(
+                        info.request_id,
+                        scope["method"],
+                        scope["path"],
+                        status,
+                        latency_ms,
+                        info.model,
+                        info.version,
+                        info.rows,
+                    )
                 )
             current.reset(token)
 
