@@ -43,7 +43,7 @@ def format_rows(result: BatchPrediction) -> list[dict[str, Any]]:
     if result.probabilities is None:
         return [{"prediction": p} for p in result.predictions]
     labels = result.labels or []
-    confidences = result.probabilities.max(axis=1).tolist()
+    confidences = result.confidences().tolist()
     return [
         {"prediction": p, "confidence": c, "probabilities": dict(zip(labels, row))}  # noqa: B905
         for p, c, row in zip(  # noqa: B905 - equal lengths by construction

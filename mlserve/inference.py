@@ -34,6 +34,9 @@ log = logging.getLogger("mlserve.predict")
 # Payloads at least this many rows (or any image) are decoded in a worker thread, so that the
 # event loop keeps answering probes while a big request is parsed.
 OFF_LOOP_ROWS = 512
+# An array's checks are a few vectorised passes (about 0.1 ms per million elements): below
+# this many elements, handing them to a thread costs more than it saves the event loop.
+INLINE_ARRAY_ELEMENTS = 1 << 20
 
 
 class CoreObserver(Protocol):
@@ -177,7 +180,10 @@ class InferenceCore:
         else:
             check_kind(entry.spec.name, info, "tabular")
             payload = {"inputs": inputs}
-        batch, _ = await off_loop(self._decode, operation, payload, entry, info)
+        if isinstance(inputs, np.ndarray) and inputs.size <= INLINE_ARRAY_ELEMENTS:
+            batch, _ = self._decode(operation, payload, entry, info)
+        else:
+            batch, _ = await off_loop(self._decode, operation, payload, entry, info)
         return await self._answer(entry, batch, False, operation, is_gone)
 
     async def _answer(

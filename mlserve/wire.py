@@ -36,6 +36,7 @@ CONSOLE_STATS = "/console/stats"
 V2 = "/v2"
 V2_LIVE = V2 + "/health/live"
 V2_READY = V2 + "/health/ready"
+V2_INFER = "/infer"  # after V2 + MODEL_PREFIX or V2 + MODEL_VERSION_PREFIX
 
 REQUEST_ID_HEADER = "x-request-id"
 API_KEY_HEADER = "x-api-key"

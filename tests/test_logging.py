@@ -30,10 +30,10 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def _record(event: AccessEvent, created: float) -> logging.LogRecord:
-    record = logging.makeLogRecord(
-        {"name": ACCESS_LOGGER, "levelno": logging.INFO, "levelname": "INFO", **asdict(event)}
-    )
-    record.msg, record.created = event.message(), created
+    # The LogRecord class itself, not the record factory (which Ray, once imported, extends).
+    record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, event.message(), (), None)
+    record.__dict__.update(asdict(event))
+    record.created = created
     record.msecs = (created - int(created)) * 1000
     return record
 

@@ -14,8 +14,9 @@ models and a list of strings for text models; the core has validated it already.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
@@ -47,11 +48,46 @@ class RuntimeInfo:
     threads: int | None = None  # the framework's threads for this model
 
 
+class ChosenLabels(Sequence[Any]):
+    """A classifier's answer per row, kept as indices into its labels until someone reads
+    the labels themselves: a 10,000-row V2 answer encodes each distinct label once instead of
+    building 10,000 Python objects."""
+
+    __slots__ = ("labels", "positions")
+
+    def __init__(self, positions: np.ndarray, labels: list[Any]) -> None:
+        self.positions = positions  # each row's index into `labels`
+        self.labels = labels  # the model's labels, in their own types
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, item: int) -> Any: ...
+    @overload
+    def __getitem__(self, item: slice) -> ChosenLabels: ...
+    def __getitem__(self, item: int | slice) -> Any:
+        if isinstance(item, slice):
+            return ChosenLabels(self.positions[item], self.labels)
+        return self.labels[int(self.positions[item])]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter([self.labels[i] for i in self.positions.tolist()])
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a sequence that compares by value
+
+    def __repr__(self) -> str:
+        return f"ChosenLabels({list(self)!r})"
+
+
 @dataclass
 class BatchPrediction:
     """Model output for a batch: one prediction per row, plus probabilities for classifiers."""
 
-    predictions: list[Any]
+    predictions: Sequence[Any]
     probabilities: np.ndarray | None = None  # shape (rows, len(labels))
     labels: list[str] | None = None
 
@@ -61,6 +97,16 @@ class BatchPrediction:
     def slice(self, start: int, stop: int) -> BatchPrediction:
         probs = None if self.probabilities is None else self.probabilities[start:stop]
         return BatchPrediction(self.predictions[start:stop], probs, self.labels)
+
+    def confidences(self) -> np.ndarray:
+        """Each row's probability of its predicted label (classifiers only)."""
+        assert self.probabilities is not None
+        if isinstance(self.predictions, ChosenLabels):  # a lookup, cheaper than a row max
+            chosen = self.predictions.positions[:, None]
+            picked: np.ndarray = np.take_along_axis(self.probabilities, chosen, axis=1)[:, 0]
+            return picked
+        best: np.ndarray = self.probabilities.max(axis=1)
+        return best
 
 
 class Runtime(ABC):
@@ -96,7 +142,7 @@ def classify_from_proba(proba: np.ndarray, labels: list[Any]) -> BatchPrediction
     """Predictions as the most probable label: one model pass gives both answers."""
     proba = np.asarray(proba, dtype=np.float64)
     best = proba.argmax(axis=1)
-    return BatchPrediction([labels[i] for i in best.tolist()], proba, [str(x) for x in labels])
+    return BatchPrediction(ChosenLabels(best, labels), proba, [str(x) for x in labels])
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

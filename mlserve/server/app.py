@@ -80,14 +80,16 @@ def create_app(
     app.include_router(status_router())
     predictions = prediction_router()
     app.include_router(predictions)
-    app.include_router(v2_router())
+    v2 = v2_router()
+    app.include_router(v2)
     app.include_router(metrics_router(metrics))
     errors.install(app)
     docs.install(app, manifest, secured=bool(api_keys))
     if live is not None:
         console.install(app, live)
     if fast_path:  # innermost: keys, CORS, request ids and metrics still apply
-        app.add_middleware(PredictionFastPath, routes=prediction_routes(predictions.routes))
+        served_fast = prediction_routes([*predictions.routes, *v2.routes])
+        app.add_middleware(PredictionFastPath, routes=served_fast)
     if api_keys:
         app.add_middleware(ApiKeyGuard, keys=api_keys)
     cors = manifest.server.cors

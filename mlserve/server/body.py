@@ -16,19 +16,26 @@ OFF_LOOP_BYTES = 256 * 1024
 JSON_HINT = "send Content-Type: application/json (curl: -H 'Content-Type: application/json')"
 
 
-async def read_bytes(request: Request, limit: int) -> bytes:
+async def read_bytes(request: Request, limit: int) -> bytearray:
+    """The whole body, refused past `limit`. A declared Content-Length is read into one buffer
+    of that size (no growing and no final copy: a 10,000-row binary tensor is 1.6 MB)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise LimitExceeded(f"request body is {declared} bytes; the limit is {limit}")
-    body = bytearray()
+    expected = int(declared) if declared.isdigit() else 0
+    body, filled = bytearray(expected), 0
     try:
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
+            end = filled + len(chunk)
+            if end > limit:
                 raise LimitExceeded(f"request body is over the limit of {limit} bytes")
+            body[filled:end] = chunk
+            filled = end
     except ClientDisconnect:  # gone, or closed by the server's body timeout
         raise ClientGone("the client left before sending the whole body") from None
-    return bytes(body)
+    if filled != len(body):  # only without a Content-Length: the server frames the body
+        del body[filled:]
+    return body
 
 
 async def read_json(request: Request, limit: int) -> Any:
@@ -36,7 +43,7 @@ async def read_json(request: Request, limit: int) -> Any:
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"unsupported content type {content_type!r}; {JSON_HINT}")
     body = await read_bytes(request, limit)
-    if not body.strip():
+    if not body or body.isspace():
         raise InputError("empty request body; send a JSON object (see /docs)")
     try:
         if len(body) >= OFF_LOOP_BYTES:

@@ -1,4 +1,4 @@
-"""The prediction routes served without FastAPI's routing stack.
+"""The prediction routes (and V2 inference) served without FastAPI's routing stack.
 
 Profiled under load (py-spy, LogisticRegression, 64 connections, one row per request), FastAPI
 and Starlette's router, dependency solving and exception-middleware layers took about twice
@@ -22,7 +22,7 @@ from mlserve.errors import MlserveError
 from mlserve.server import errors
 
 # Each operation's route suffix, longest first: a batch route is not taken for a single row.
-SUFFIXES = sorted(wire.OPERATION_ROUTES.values(), key=len, reverse=True)
+SUFFIXES = sorted([*wire.OPERATION_ROUTES.values(), wire.V2_INFER], key=len, reverse=True)
 
 
 class PredictionFastPath:
@@ -62,7 +62,8 @@ class PredictionFastPath:
 
 
 def prediction_routes(routes: list[Any]) -> list[APIRoute]:
-    """The app's prediction routes (those whose path ends with an operation's suffix)."""
+    """The app's prediction routes (those whose path ends with an operation's suffix, V2
+    inference included)."""
     return [
         r
         for r in routes

@@ -10,6 +10,7 @@ Errors are `{"error": message}` with mlserve's status codes (the one renderer in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,14 +21,24 @@ from starlette.responses import Response
 from mlserve import runtimes, wire
 from mlserve._version import __version__
 from mlserve.errors import InputError, SchemaViolation
+from mlserve.inference import OFF_LOOP_ROWS
 from mlserve.offload import off_loop
 from mlserve.registry import ModelEntry
-from mlserve.runtimes.base import BatchPrediction, RuntimeInfo
+from mlserve.runtimes.base import BatchPrediction, ChosenLabels, RuntimeInfo
 from mlserve.schemas import v2_docs
-from mlserve.server.body import OFF_LOOP_BYTES, read_bytes
+from mlserve.server.body import read_bytes
 from mlserve.server.responses import FastJSONResponse
 from mlserve.server.routes import core_of
-from mlserve.server.v2codec import HEADER, Tensor, V2Request, output_tensor, parse_request
+from mlserve.server.v2codec import (
+    HEADER,
+    Labels,
+    OutputTensor,
+    Tensor,
+    V2Request,
+    costly_to_parse,
+    output_tensor,
+    parse_request,
+)
 
 
 def metadata(entry: ModelEntry, versions: list[str]) -> dict[str, Any]:
@@ -117,19 +128,27 @@ def _bytes_input(kind: str, tensor: Tensor) -> list[str] | bytes | str:
     return tensor[0]  # raw bytes (binary), or base64 text (JSON): the core decodes either
 
 
-def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, Tensor]:
+def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, OutputTensor]:
     if info.task == "regression":
         return {"prediction": np.asarray(result.predictions, dtype=np.float64)}
-    outputs: dict[str, Tensor] = {"label": [str(p) for p in result.predictions]}
+    outputs: dict[str, OutputTensor] = {"label": _labels(result.predictions)}
     if result.probabilities is not None:
-        outputs["confidence"] = result.probabilities.max(axis=1)
+        outputs["confidence"] = result.confidences()
         outputs["probabilities"] = result.probabilities
     else:
         outputs["confidence"] = np.ones(len(result), dtype=np.float64)
     return outputs
 
 
-def infer_response(entry: ModelEntry, request: V2Request, outputs: dict[str, Tensor]) -> Response:
+def _labels(predictions: Sequence[Any]) -> Labels:
+    if isinstance(predictions, ChosenLabels):  # already an index into the model's labels
+        return Labels([str(label) for label in predictions.labels], predictions.positions)
+    return Labels.of(np.asarray(predictions))
+
+
+def infer_response(
+    entry: ModelEntry, request: V2Request, outputs: dict[str, OutputTensor]
+) -> Response:
     """JSON outputs, or the binary extension for the outputs the client asked it for."""
     if request.outputs is not None:
         unknown = [o.name for o in request.outputs if o.name not in outputs]
@@ -139,9 +158,8 @@ def infer_response(entry: ModelEntry, request: V2Request, outputs: dict[str, Ten
         outputs = {k: v for k, v in outputs.items() if k in wanted}
     tensors, blobs = [], []
     for name, values in outputs.items():
-        tensor, raw = output_tensor(name, values)
-        if request.wants_binary(name):
-            tensor.pop("data")
+        tensor, raw = output_tensor(name, values, request.wants_binary(name))
+        if raw is not None:
             tensor["parameters"] = {"binary_data_size": len(raw)}
             blobs.append(raw)
         tensors.append(tensor)
@@ -156,7 +174,7 @@ def infer_response(entry: ModelEntry, request: V2Request, outputs: dict[str, Ten
         return FastJSONResponse(body)
     header = orjson.dumps(body)
     return Response(
-        header + b"".join(blobs),
+        b"".join([header, *blobs]),
         media_type="application/octet-stream",
         headers={HEADER: str(len(header))},
     )
@@ -195,14 +213,18 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     core.model(name, version)  # an unknown model is a 404 whatever the body holds
     raw = await read_bytes(request, core.limits.max_body_bytes)
     header = request.headers.get(HEADER)
-    if len(raw) >= OFF_LOOP_BYTES:  # keep the event loop free for probes while parsing
+    if costly_to_parse(raw, header):  # keep the event loop free for probes while parsing
         parsed = await off_loop(parse_request, raw, header)
     else:
         parsed = parse_request(raw, header)
     entry = await core.ready_model(name, version)
     inputs = model_inputs(entry, parsed.inputs)
     answer = await core.predict_decoded(entry, inputs, request.is_disconnected)
-    return infer_response(entry, parsed, to_outputs(entry.info, answer.result))
+    outputs = to_outputs(entry.info, answer.result)
+    # Binary outputs are array copies; JSON ones build a Python object per value.
+    if len(answer.result) >= OFF_LOOP_ROWS and not all(map(parsed.wants_binary, outputs)):
+        return await off_loop(infer_response, entry, parsed, outputs)
+    return infer_response(entry, parsed, outputs)
 
 
 def v2_router() -> APIRouter:
@@ -220,7 +242,7 @@ def v2_router() -> APIRouter:
         for suffix, handler, method, key in (
             ("", model_metadata, "GET", "model_metadata"),
             (wire.READY, model_ready, "GET", "model_ready"),
-            ("/infer", infer, "POST", "infer"),
+            (wire.V2_INFER, infer, "POST", "infer"),
         ):
             route_docs = docs[key]
             operation_id = f"v2_{key}" + ("_version" if versioned else "")

@@ -23,6 +23,7 @@ import orjson
 
 from mlserve import wire
 from mlserve.errors import InputError, SchemaViolation
+from mlserve.server.body import OFF_LOOP_BYTES
 
 NUMERIC = {
     "BOOL": np.bool_,
@@ -66,8 +67,19 @@ class V2Request:
         return self.binary_output
 
 
-def parse_request(body: bytes, header_length: str | None) -> V2Request:
-    """Split the body into JSON and binary parts, validate the JSON, decode every input."""
+def costly_to_parse(body: bytes | bytearray, header_length: str | None) -> bool:
+    """Whether parsing takes long enough to belong off the event loop: a big JSON part, or
+    big binary data holding BYTES elements (unpacked one by one). Numeric binary tensors are
+    views of the body, whatever their size."""
+    split = int(header_length) if header_length and header_length.isdigit() else len(body)
+    if min(split, len(body)) >= OFF_LOOP_BYTES:
+        return True
+    return len(body) - split >= OFF_LOOP_BYTES and b"BYTES" in body[:split]
+
+
+def parse_request(body: bytes | bytearray, header_length: str | None) -> V2Request:
+    """Split the body into JSON and binary parts, validate the JSON, decode every input.
+    Binary tensors are views of the body, not copies."""
     split = len(body)
     if header_length is not None:
         if not header_length.isdigit() or int(header_length) > len(body):
@@ -76,7 +88,7 @@ def parse_request(body: bytes, header_length: str | None) -> V2Request:
             )
         split = int(header_length)
     try:
-        request = orjson.loads(body[:split])
+        request = orjson.loads(memoryview(body)[:split])
     except orjson.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc}") from None
     if not isinstance(request, dict) or not isinstance(request.get("inputs"), list):
@@ -88,7 +100,7 @@ def parse_request(body: bytes, header_length: str | None) -> V2Request:
     binary_output = _flag(parameters, "binary_data_output", "the request")
     return V2Request(
         request_id,
-        _inputs(request["inputs"], body[split:], max_elements=len(body)),
+        _inputs(request["inputs"], memoryview(body)[split:], max_elements=len(body)),
         _outputs(request.get("outputs")),
         bool(binary_output),
     )
@@ -125,7 +137,7 @@ def _outputs(outputs: Any) -> list[RequestedOutput] | None:
     return requested
 
 
-def _inputs(inputs: list[Any], binary: bytes, max_elements: int) -> dict[str, Tensor]:
+def _inputs(inputs: list[Any], binary: memoryview, max_elements: int) -> dict[str, Tensor]:
     if not inputs:
         raise InputError("'inputs' is empty; send at least one tensor")
     tensors: dict[str, Tensor] = {}
@@ -184,7 +196,7 @@ def _header(tensor: Any, index: int) -> tuple[str, str, list[int]]:
     return name, datatype, shape
 
 
-def _from_binary(name: str, datatype: str, shape: list[int], count: int, raw: bytes) -> Tensor:
+def _from_binary(name: str, datatype: str, shape: list[int], count: int, raw: memoryview) -> Tensor:
     if datatype == "BYTES":
         return _checked_count(name, shape, count, _unpack_bytes(name, raw))
     dtype = np.dtype(NUMERIC[datatype]).newbyteorder("<")
@@ -251,7 +263,7 @@ def _flatten(data: Any) -> list[Any]:
     return out
 
 
-def _unpack_bytes(name: str, raw: bytes) -> list[bytes]:
+def _unpack_bytes(name: str, raw: memoryview) -> list[bytes]:
     items, offset = [], 0
     while offset < len(raw):
         if offset + 4 > len(raw):
@@ -262,25 +274,64 @@ def _unpack_bytes(name: str, raw: bytes) -> list[bytes]:
                 f"input {name!r}: a BYTES element claims {length} bytes, but only "
                 f"{len(raw) - offset - 4} follow"
             )
-        items.append(raw[offset + 4 : offset + 4 + length])
+        items.append(bytes(raw[offset + 4 : offset + 4 + length]))
         offset += 4 + length
     return items
 
 
-def output_tensor(name: str, values: Tensor) -> tuple[dict[str, Any], bytes]:
-    """A JSON output tensor and its binary form (used when the client asks for binary)."""
+@dataclass(frozen=True)
+class Labels:
+    """A classifier's labels as a BYTES output: few distinct values over many rows, so each
+    distinct label is encoded once, not once per row."""
+
+    texts: list[str]  # the distinct labels
+    rows: np.ndarray  # each row's index into `texts`
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> Labels:
+        """From one label per row, in any type (ints, strings, objects)."""
+        try:
+            uniques, rows = np.unique(values, return_inverse=True)
+        except TypeError:  # labels of mixed types do not sort together
+            uniques, rows = np.unique(values.astype(str), return_inverse=True)
+        return cls([str(u) for u in uniques], rows.reshape(-1))
+
+
+OutputTensor = Tensor | Labels
+
+
+def output_tensor(
+    name: str, values: OutputTensor, binary: bool
+) -> tuple[dict[str, Any], bytes | None]:
+    """An output tensor's JSON form, or, when `binary`, its header and its raw bytes."""
+    if isinstance(values, Labels):
+        rows = values.rows
+        tensor: dict[str, Any] = {"name": name, "datatype": "BYTES", "shape": [len(rows)]}
+        if binary:
+            return tensor, _framed_rows([t.encode() for t in values.texts], rows)
+        tensor["data"] = np.asarray(values.texts, dtype=object)[rows].tolist()
+        return tensor, None
     if isinstance(values, list):
+        tensor = {"name": name, "datatype": "BYTES", "shape": [len(values)]}
         encoded = [v if isinstance(v, bytes) else v.encode() for v in values]
-        raw = b"".join(struct.pack("<I", len(v)) + v for v in encoded)
-        text = [v.decode("utf-8", "replace") for v in encoded]
-        return {"name": name, "datatype": "BYTES", "shape": [len(values)], "data": text}, raw
+        if binary:
+            return tensor, b"".join(struct.pack("<I", len(v)) + v for v in encoded)
+        tensor["data"] = [v.decode("utf-8", "replace") for v in encoded]
+        return tensor, None
     datatype = next(k for k, v in NUMERIC.items() if np.dtype(v) == values.dtype)
-    return (
-        {
-            "name": name,
-            "datatype": datatype,
-            "shape": list(values.shape),
-            "data": values.reshape(-1).tolist(),
-        },
-        values.astype(values.dtype.newbyteorder("<")).tobytes(),
-    )
+    tensor = {"name": name, "datatype": datatype, "shape": list(values.shape)}
+    if binary:
+        return tensor, np.ascontiguousarray(values, values.dtype.newbyteorder("<")).tobytes()
+    tensor["data"] = values.reshape(-1).tolist()
+    return tensor, None
+
+
+def _framed_rows(distinct: list[bytes], rows: np.ndarray) -> bytes:
+    """BYTES elements (4-byte length, then the bytes) for each row's distinct value."""
+    framed = [struct.pack("<I", len(v)) + v for v in distinct]
+    widths = {len(f) for f in framed}
+    if len(widths) == 1:  # one width: each element is one fixed-size record, looked up
+        records = np.frombuffer(b"".join(framed), dtype=f"V{widths.pop()}")
+        raw: bytes = records[rows].tobytes()
+        return raw
+    return b"".join([framed[i] for i in rows.tolist()])

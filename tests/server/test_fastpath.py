@@ -3,6 +3,9 @@ bodies and headers for good and bad requests alike, and the same OpenAPI documen
 
 from __future__ import annotations
 
+import json
+import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,35 @@ from tests.support import LiveServer, start_server, write_manifest
 ROW = [5.1, 3.5, 1.4, 0.2]
 JSON = {"Content-Type": "application/json"}
 CREDIT = {"age": 41, "income": 52000, "credit_score": 710}
+V2_HEADER = "Inference-Header-Content-Length"
+
+
+def v2_binary(rows: list[list[float]], header_length: int | None = None) -> dict[str, Any]:
+    raw = struct.pack(f"<{len(rows) * len(rows[0])}d", *[x for row in rows for x in row])
+    tensor = {"name": "input", "shape": [len(rows), len(rows[0])], "datatype": "FP64"}
+    header = json.dumps(
+        {
+            "inputs": [{**tensor, "parameters": {"binary_data_size": len(raw)}}],
+            "parameters": {"binary_data_output": True},
+        }
+    ).encode()
+    length = len(header) if header_length is None else header_length
+    return {"content": header + raw, "headers": {V2_HEADER: str(length)}}
+
+
+V2_TENSOR = {"name": "input", "shape": [1, 4], "datatype": "FP64", "data": ROW}
+V2_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/v2/models/iris/infer", {"json": {"inputs": [V2_TENSOR]}}),
+    ("POST", "/v2/models/iris/versions/v1/infer", {"json": {"id": "7", "inputs": [V2_TENSOR]}}),
+    ("POST", "/v2/models/iris/versions/v9/infer", {"json": {"inputs": [V2_TENSOR]}}),
+    ("POST", "/v2/models/nope/infer", {"json": {"inputs": [V2_TENSOR]}}),
+    ("POST", "/v2/models/iris/infer", v2_binary([ROW, ROW, ROW])),
+    ("POST", "/v2/models/iris/infer", v2_binary([ROW], header_length=10**6)),
+    ("POST", "/v2/models/iris/infer", v2_binary([ROW[:3]])),
+    ("POST", "/v2/models/iris/infer", {"content": b"{", "headers": JSON}),
+    ("GET", "/v2/models/iris/infer", {}),
+    ("POST", "/v2/models/credit/infer", {"json": {"inputs": [V2_TENSOR]}}),
+]
 REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/predict", {"json": {"features": ROW}}),
     ("POST", "/v1/predict", {"json": {"features": ROW}}),
@@ -48,6 +80,7 @@ REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/models/iris/predict/", {"json": {"features": ROW}}),
     ("POST", "/models//predict", {"json": {"features": ROW}}),
     ("POST", "/predictx", {"json": {"features": ROW}}),
+    *V2_REQUESTS,
 ]
 VARYING = {"date", "x-request-id", "server"}
 
@@ -88,13 +121,23 @@ def headers(response: httpx.Response, url: str) -> dict[str, str]:
 
 
 def test_metrics_label_routes_alike(servers: tuple[str, str]) -> None:
-    lines = []
     for url in servers:
         httpx.post(url + "/models/iris/predict", json={"features": ROW})
-        text = httpx.get(url + "/metrics").text
-        lines.append(
-            sorted(line for line in text.splitlines() if line.startswith("mlserve_requests_total"))
-        )
+
+    def counters() -> list[list[str]]:
+        return [
+            sorted(
+                line
+                for line in httpx.get(url + "/metrics").text.splitlines()
+                if line.startswith("mlserve_requests_total")
+            )
+            for url in servers
+        ]
+
+    # A request is counted just after its answer is sent: wait for both counts to settle.
+    deadline = time.monotonic() + 10
+    while (lines := counters())[0] != lines[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert lines[0] == lines[1]
     assert any('route="/models/{name}/predict"' in line for line in lines[0])
 
@@ -113,7 +156,8 @@ def test_the_fast_path_knows_every_prediction_route(samples: Path) -> None:
     app = create_app(load_manifest(samples / "models.yaml"))
     layer = next(m for m in app.user_middleware if m.cls is PredictionFastPath)
     routes = layer.kwargs["routes"]
-    assert len(routes) == len(wire.OPERATION_ROUTES) * 4  # every operation under every prefix
+    # every operation under every prefix, and V2 inference with and without a version
+    assert len(routes) == len(wire.OPERATION_ROUTES) * 4 + 2
     fast = PredictionFastPath(app, routes)
     for path, template in [
         ("/predict", "/predict"),
@@ -128,4 +172,5 @@ def test_the_fast_path_knows_every_prediction_route(samples: Path) -> None:
         assert matched is not None
         assert matched[0].path == template
     assert fast.match("/models/iris") is None
-    assert fast.match("/v2/models/iris/infer") is None
+    assert fast.match("/v2/models/iris/infer") is not None
+    assert fast.match("/v2/models/iris/ready") is None
