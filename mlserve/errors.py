@@ -194,4 +194,6 @@ def error_from_body(status: int, body: Any) -> MlserveError:
         detail = {k: v for k, v in body.items() if k not in ("error", "message")}
         return cls(body["message"], **detail)
     cls = _BY_STATUS.get(status, MlserveError)
+    if isinstance(body, dict) and set(body) == {"error"} and isinstance(body["error"], str):
+        return cls(body["error"])  # the Open Inference Protocol's error body
     return cls(f"server answered HTTP {status}: {str(body)[:200]}")

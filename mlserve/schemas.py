@@ -217,6 +217,7 @@ class V2MetadataTensor(BaseModel):
     datatype: str
     shape: list[int]
     labels: list[str] | None = None
+    label_values: list[Any] | None = None
 
 
 class V2ModelMetadata(BaseModel):

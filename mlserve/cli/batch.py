@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -70,6 +71,14 @@ def batch(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar, no summary.")
     ] = False,
+    binary: Annotated[
+        bool,
+        typer.Option(
+            "--binary/--json",
+            help="Send numeric rows as V2 binary tensors when the server offers them "
+            "(--json: always JSON). The output is the same.",
+        ),
+    ] = True,
     model: opt.Model = None,
     model_version: opt.ModelVersion = None,
     old_version: opt.OldVersion = None,
@@ -103,7 +112,8 @@ def batch(
             chunks = read_chunks(
                 input_path, input_format, chunk_size, csv_options, destination.kept_rows
             )
-            for chunk, predictions in _answers_in_order(client, chunks, model, version, local):
+            sender = ChunkSender(client, model, version, binary=binary and not local)
+            for chunk, predictions in _answers_in_order(sender, chunks, local):
                 destination.write(chunk.start, predictions)
                 read += len(predictions)
                 progress(len(predictions), chunk.bytes_read)
@@ -139,18 +149,59 @@ def _report(destination: OutputFile, read: int, client: Client | None, quiet: bo
         raise MlserveError(f"{read} rows read but {destination.written} written")
 
 
+class ChunkSender:
+    """Sends a chunk's rows and returns their predictions. The first chunk goes to
+    /predict/batch as JSON, and its answer names the model and version that serve the run
+    (the server picks the default); from then on, numeric rows go as V2 binary tensors to
+    that version. Chunks sent meanwhile wait for that first answer."""
+
+    def __init__(
+        self, client: Client, model: str | None, version: str | None, *, binary: bool
+    ) -> None:
+        self.client = client
+        self.model, self.version = model, version
+        self.binary = binary
+        self._pinned: tuple[str, str] | None = None
+        self._first = threading.Lock()
+        self._first_answered = threading.Event()
+
+    def __call__(self, chunk: Chunk, stop: int | None = None) -> list[dict[str, Any]]:
+        rows = chunk.rows[:stop]
+        if len(rows) == 0:
+            return []
+        if self.binary and not isinstance(rows, list) and self._wait_for_pin():
+            assert self._pinned is not None
+            model, version = self._pinned
+            body = self.client.predict_array(
+                rows, columns=chunk.columns, model=model, version=version
+            )
+        else:
+            body = self._as_json(chunk, stop)
+        predictions: list[dict[str, Any]] = body["predictions"]
+        return predictions
+
+    def _wait_for_pin(self) -> bool:
+        """Whether the run is pinned to a version; the first caller is not (it asks)."""
+        if self._first.acquire(blocking=False):
+            return False  # this call is the first: it goes as JSON and pins the run
+        self._first_answered.wait()
+        return self._pinned is not None
+
+    def _as_json(self, chunk: Chunk, stop: int | None) -> dict[str, Any]:
+        try:
+            body = self.client.run("predict_batch", chunk.payload(stop), self.model, self.version)
+            if isinstance(body.get("model"), str) and isinstance(body.get("version"), str):
+                self._pinned = self._pinned or (body["model"], body["version"])
+            return body
+        finally:
+            self._first_answered.set()
+
+
 def _answers_in_order(
-    client: Client, chunks: Iterator[Chunk], model: str | None, version: str | None, local: bool
+    send: ChunkSender, chunks: Iterator[Chunk], local: bool
 ) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
     """(chunk, its answers) in input order, a few remote requests in flight. A chunk the
     server refuses yields the answers of its rows before the bad one, then raises."""
-
-    def send(chunk: Chunk, stop: int | None = None) -> list[dict[str, Any]]:
-        if not chunk.rows[:stop]:
-            return []
-        body = client.run("predict_batch", chunk.payload(stop), model, version)
-        predictions: list[dict[str, Any]] = body["predictions"]
-        return predictions
 
     def settle(
         chunk: Chunk, future: Future[list[dict[str, Any]]]

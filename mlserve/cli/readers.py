@@ -94,9 +94,10 @@ def read_chunks(
         counter = _Counter(stream, len(first.encode()))
         if fmt == "jsonl":
             rows = (_Columns(), _jsonl_rows(first, counter))
+            yield from _chunked(rows, chunk_size, skip, counter)
         else:
-            rows = _csv_rows(first, counter, source, csv_options or CsvOptions())
-        yield from _chunked(rows, chunk_size, skip, counter)
+            options = csv_options or CsvOptions()
+            yield from _csv_chunks(first, counter, source, options, chunk_size, skip)
 
 
 class _Counter:
@@ -108,7 +109,7 @@ class _Counter:
 
     def __iter__(self) -> Iterator[str]:
         for line in self.stream:
-            self.bytes_read += len(line.encode())
+            self.bytes_read += len(line) if line.isascii() else len(line.encode())
             yield line
 
 
@@ -166,32 +167,106 @@ def _lines(first: str, rest: _Counter) -> Iterator[str]:
     yield from rest
 
 
-def _csv_rows(
-    first: str, rest: _Counter, source: str, options: CsvOptions
-) -> tuple[_Columns, Iterator[Row]]:
-    delimiter = options.delimiter or _guess_delimiter(first, source)
-    reader = csv.reader(_lines(first, rest), delimiter=delimiter)
-    columns = _Columns()
+class _CsvLines:
+    """One delimiter's view of CSV lines: cells, blank lines, and chunks of numbers.
 
-    def rows() -> Iterator[Row]:
-        pending: tuple[list[str], int] | None = None
-        first_row = True
-        for cells in reader:
-            line_no = reader.line_num
-            if not cells or all(not c.strip() for c in cells):
-                continue
-            if first_row and _is_header(cells, options):
-                first_row, pending = False, (cells, line_no)
-                continue
-            first_row = False
-            if pending is not None:
-                columns.names = _header(pending[0], pending[1], cells, line_no, options)
-                pending = None
-            yield _numbers(cells, line_no, columns.names, delimiter), line_no
-        if pending is not None:  # a lone line of words
-            raise InputError(f"line {pending[1]}: a header and no rows after it")
+    A chunk of plain numbers is parsed by numpy's C reader in one call (about 3x faster than
+    `csv` and `float` cell by cell, which dominated `mlserve batch`). numpy's matrix is used
+    only when it read every line into the expected columns; otherwise the same lines are
+    parsed cell by cell, as they always were, and the first bad one names its line and column.
+    Each line is one record: a quoted field cannot span lines (it is not a number anyway)."""
 
-    return columns, rows()
+    def __init__(self, delimiter: str) -> None:
+        self.delimiter = delimiter
+        self._blank = delimiter + " \t\r\n"
+
+    def cells(self, line: str) -> list[str]:
+        if '"' in line:
+            return next(csv.reader([line], delimiter=self.delimiter), [])
+        return line.rstrip("\r\n").split(self.delimiter)
+
+    def is_blank(self, line: str) -> bool:
+        """Every cell empty (such lines are skipped, wherever they are)."""
+        if '"' in line:
+            return all(not c.strip() for c in self.cells(line))
+        return not line.strip(self._blank)
+
+    def rows(
+        self, lines: list[str], numbers: list[int], names: list[str] | None
+    ) -> tuple[Any, MlserveError | None]:
+        """A float64 matrix of the lines, or their rows as lists up to the first bad line
+        (returned as the error)."""
+        import numpy as np
+
+        try:
+            matrix = np.loadtxt(
+                lines, delimiter=self.delimiter, dtype=np.float64, comments=None, ndmin=2
+            )
+        except ValueError:
+            matrix = None
+        width = len(names) if names is not None else None
+        if matrix is not None and len(matrix) == len(lines) and width in (None, matrix.shape[1]):
+            return matrix, None
+        rows: list[list[float]] = []
+        for line, number in zip(lines, numbers, strict=True):
+            try:
+                rows.append(_numbers(self.cells(line), number, names, self.delimiter))
+            except MlserveError as exc:
+                return rows, exc
+        return rows, None
+
+
+def _csv_chunks(
+    first: str, rest: _Counter, source: str, options: CsvOptions, size: int, skip: int
+) -> Iterator[Chunk]:
+    """Chunks of a CSV file's rows after `skip` rows: a header (if line 1 is one) names the
+    columns; blank lines are skipped; a bad line ends the input after the rows before it."""
+    parser = _CsvLines(options.delimiter or _guess_delimiter(first, source))
+    names: list[str] | None = None
+    header: tuple[list[str], int] | None = None
+    decided, index = False, 0
+    lines: list[str] = []
+    numbers: list[int] = []
+
+    def chunk(error: MlserveError | None = None) -> Chunk:
+        rows, bad = parser.rows(lines, numbers, names) if lines else ([], None)
+        found = Chunk(index - len(lines), rows, numbers[: len(rows)], names, rest.bytes_read)
+        found.error = bad or error
+        return found
+
+    try:
+        for number, line in enumerate(_lines(first, rest), start=1):
+            if parser.is_blank(line):
+                continue
+            if not decided:
+                decided = True
+                cells = parser.cells(line)
+                if _is_header(cells, options):
+                    header = (cells, number)
+                    continue
+            if header is not None:
+                names = _header(*header, parser.cells(line), number, options)
+                header = None
+            index += 1
+            if index <= skip:
+                continue
+            lines.append(line)
+            numbers.append(number)
+            if len(lines) >= size:
+                found = chunk()
+                yield found
+                if found.error is not None:
+                    return
+                lines, numbers = [], []
+        if header is not None:  # a lone line of words
+            raise InputError(f"line {header[1]}: a header and no rows after it")
+    except MlserveError as exc:
+        if index < skip:
+            raise
+        yield chunk(exc)
+        return
+    if lines:
+        yield chunk()
 
 
 def _guess_delimiter(first: str, source: str) -> str:

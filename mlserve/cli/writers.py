@@ -46,9 +46,13 @@ class JsonlWriter:
         self.stream = stream
 
     def write(self, start: int, predictions: list[dict[str, Any]]) -> None:
+        line = orjson.OPT_APPEND_NEWLINE
         self.stream.write(
             b"".join(
-                orjson.dumps({"row": start + i, **p}) + b"\n" for i, p in enumerate(predictions)
+                [
+                    orjson.dumps({"row": start + i, **p}, option=line)
+                    for i, p in enumerate(predictions)
+                ]
             )
         )
         self.stream.flush()

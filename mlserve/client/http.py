@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -19,7 +19,10 @@ from mlserve.client import payloads
 from mlserve.client.base import split_model
 from mlserve.client.retry import backoff, should_retry, wait_after_first_retry
 from mlserve.errors import (
+    InferenceFailed,
+    InputError,
     MlserveError,
+    ModelNotFound,
     ServerTimeout,
     ServerUnreachable,
     UnexpectedAnswer,
@@ -28,6 +31,10 @@ from mlserve.errors import (
 )
 from mlserve.wire import Operation
 
+if TYPE_CHECKING:
+    from mlserve.client.tensors import V2Target
+
+JSON_BODY = {"Content-Type": "application/json"}
 DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 5
 
@@ -47,13 +54,19 @@ def route(operation: Operation, model: str | None, version: str | None) -> str:
     """The mlserve route that serves this operation on this model and version."""
     prefix = ""
     if model:
-        prefix = wire.MODEL_PREFIX.replace("{name}", quote(model, safe=""))
-        if version:
-            prefix = wire.MODEL_VERSION_PREFIX.replace("{name}", quote(model, safe=""))
-            prefix = prefix.replace("{version}", quote(version, safe=""))
+        prefix = _named(wire.MODEL_VERSION_PREFIX if version else wire.MODEL_PREFIX, model, version)
     elif version:
-        prefix = wire.VERSION_PREFIX.replace("{version}", quote(version, safe=""))
+        prefix = _named(wire.VERSION_PREFIX, None, version)
     return prefix + wire.OPERATION_ROUTES[operation]
+
+
+def _named(template: str, model: str | None, version: str | None) -> str:
+    """A route template with its name and version filled in, each quoted whole."""
+    if model is not None:
+        template = template.replace("{name}", quote(model, safe=""))
+    if version is not None:
+        template = template.replace("{version}", quote(version, safe=""))
+    return template
 
 
 class AsyncClient:
@@ -88,6 +101,7 @@ class AsyncClient:
             limits=httpx.Limits(keepalive_expiry=2),
             transport=transport,
         )
+        self._v2_targets: dict[tuple[str, str], V2Target | None] = {}
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -124,6 +138,55 @@ class AsyncClient:
         """An image as bytes or a path to an image file."""
         return await self.run("predict_image", payloads.image(image), model, version)
 
+    async def predict_array(
+        self,
+        rows: Any,
+        *,
+        columns: list[str] | None = None,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        """Rows of a 2-D numeric numpy array, optionally named by `columns`; the answer is
+        /predict/batch's. With a model *and* version named, and a server that offers V2
+        binary tensors, the rows go as raw FP64 (no JSON numbers either way), and a refusal
+        is asked again of /predict/batch, so errors read exactly as there."""
+        model, version = split_model(model, version)
+        target = await self._v2_target(model, version) if model and version else None
+        if target is not None:
+            body, headers = target.request(rows, columns)
+            try:
+                response = await self._exchange("POST", target.path, body, headers)
+                predictions = target.predictions(
+                    response.content, response.headers.get(wire.V2_HEADER_LENGTH)
+                )
+                return {"model": model, "version": version, "predictions": predictions}
+            except (InputError, ModelNotFound, InferenceFailed, UnexpectedAnswer):
+                pass
+        payload: dict[str, Any] = {"inputs": rows}
+        if columns is not None:
+            payload["columns"] = columns
+        return await self.run("predict_batch", payload, model, version)
+
+    async def _v2_target(self, model: str, version: str) -> V2Target | None:
+        """The version's V2 description, asked once; None where V2 binary tensors are not
+        offered (another server, or a model that takes text or images)."""
+        from mlserve.client.tensors import BINARY_EXTENSION, V2Target
+
+        key = (model, version)
+        if key not in self._v2_targets:
+            target = None
+            try:
+                server = await self._call("GET", wire.V2, None)
+                if BINARY_EXTENSION in (server.get("extensions") or []):
+                    path = wire.V2 + _named(wire.MODEL_VERSION_PREFIX, model, version)
+                    target = V2Target.from_metadata(
+                        path + wire.V2_INFER, await self._call("GET", path, None)
+                    )
+            except MlserveError:
+                target = None
+            self._v2_targets[key] = target
+        return self._v2_targets[key]
+
     async def info(self) -> dict[str, Any]:
         """Every model version the server holds."""
         answer = await self._call("GET", wire.MODEL_INFO, None)
@@ -146,17 +209,29 @@ class AsyncClient:
         return payloads.check_answer(operation, answer, payloads.is_single(operation, payload))
 
     async def _call(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
+        response = await self._exchange(method, path, body, JSON_BODY)
+        return _json_answer(response, f"{self.url}{path}")
+
+    async def _exchange(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None
+    ) -> httpx.Response:
+        """A successful response, after retries; an error status raises its MlserveError."""
         try:
-            return await self._once(method, path, body)
+            return await self._once(method, path, body, headers)
         except Exception as exc:
             if self.retries == 0 or not should_retry(exc):
                 raise
             first_failure = exc
-        return await self._retry(method, path, body, first_failure)
+        return await self._retry(method, path, body, headers, first_failure)
 
     async def _retry(
-        self, method: str, path: str, body: bytes | None, failure: BaseException
-    ) -> dict[str, Any]:
+        self,
+        method: str,
+        path: str,
+        body: bytes | None,
+        headers: dict[str, str] | None,
+        failure: BaseException,
+    ) -> httpx.Response:
         """Tries 2 and later. tenacity is imported only here: a call that succeeds at once
         (nearly every one) does not pay its import time in a CLI process."""
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -173,7 +248,7 @@ class AsyncClient:
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._once(method, path, body)
+                    return await self._once(method, path, body, headers)
         except MlserveError as exc:
             retries = retrying.statistics.get("attempt_number", 1)  # every one a retry
             exc.message += f" (gave up after {retries} retries; --retries raises that)"
@@ -183,11 +258,14 @@ class AsyncClient:
     def _count_retry(self, _: Any) -> None:
         self.retried += 1
 
-    async def _once(self, method: str, path: str, body: bytes | None) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"} if body is not None else None
+    async def _once(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None
+    ) -> httpx.Response:
         try:
             async with asyncio.timeout(self.timeout):
-                response = await self._http.request(method, path, content=body, headers=headers)
+                response = await self._http.request(
+                    method, path, content=body, headers=headers if body is not None else None
+                )
         except TimeoutError:
             raise ServerTimeout(
                 f"no complete answer from {self.url}{path} within {self.timeout:g}s "
@@ -198,20 +276,28 @@ class AsyncClient:
                 f"cannot reach the mlserve server at {self.url} ({exc}); start it with "
                 "`mlserve serve models.yaml`, pass --url, or use --local"
             ) from None
-        return _answer(response, f"{self.url}{path}")
+        if response.status_code >= 400:
+            raise _error(response)
+        return response
 
 
-def _answer(response: httpx.Response, where: str) -> dict[str, Any]:
+def _decoded(response: httpx.Response) -> Any:
     try:
-        body = orjson.loads(response.content) if response.content else None
+        return orjson.loads(response.content) if response.content else None
     except orjson.JSONDecodeError:
-        body = response.text
-    if response.status_code >= 400:
-        error = error_from_body(response.status_code, body)
-        retry_after = response.headers.get("retry-after", "")
-        if retry_after.isdigit():
-            error.retry_after = int(retry_after)
-        raise error
+        return response.text
+
+
+def _error(response: httpx.Response) -> MlserveError:
+    error = error_from_body(response.status_code, _decoded(response))
+    retry_after = response.headers.get("retry-after", "")
+    if retry_after.isdigit():
+        error.retry_after = int(retry_after)
+    return error
+
+
+def _json_answer(response: httpx.Response, where: str) -> dict[str, Any]:
+    body = _decoded(response)
     if not isinstance(body, dict):
         raise UnexpectedAnswer(
             f"{where} answered something that is not mlserve's API: {str(body)[:200]!r}"

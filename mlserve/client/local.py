@@ -31,6 +31,20 @@ class LocalClient:
         body = self._runner.run(self.core.run(operation, payload, model, version))
         return _as_served(body)
 
+    def predict_array(
+        self,
+        rows: Any,
+        *,
+        columns: list[str] | None = None,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        """Rows of a 2-D numeric array, straight to the core (no wire to save)."""
+        payload: dict[str, Any] = {"inputs": rows}
+        if columns is not None:
+            payload["columns"] = columns
+        return self.run("predict_batch", payload, model, version)
+
     def info(self) -> dict[str, Any]:
         """Describe every model; loads them all, since a model's shape is known only then."""
         self._runner.run(self.core.start())

@@ -65,6 +65,18 @@ class Client:
     ) -> dict[str, Any]:
         return self._wait(self._async.predict_batch(rows, model=model, version=version))
 
+    def predict_array(
+        self,
+        rows: Any,
+        *,
+        columns: list[str] | None = None,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> dict[str, Any]:
+        return self._wait(
+            self._async.predict_array(rows, columns=columns, model=model, version=version)
+        )
+
     def classify(
         self, text: str | list[str], *, model: str | None = None, version: str | None = None
     ) -> dict[str, Any]:

@@ -207,6 +207,7 @@ class BoosterRuntime(Runtime):
             input_kind="tabular",
             n_features=n_features,
             labels=labels,
+            label_values=self._labels if labels is not None else None,
             notes=[f"objective {objective}", *([why] if why else [])],
             engine=self._compiled.engine if self._compiled else None,
             threads=self.threads,

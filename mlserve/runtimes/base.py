@@ -37,7 +37,8 @@ class RuntimeInfo:
     task: Task
     input_kind: InputKind
     n_features: int | None = None
-    labels: list[str] | None = None
+    labels: list[str] | None = None  # as text: probability keys, V2 label names
+    label_values: list[Any] | None = None  # as the model gives them: what /predict answers
     input_shape: tuple[int, ...] | None = None
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)

@@ -75,6 +75,7 @@ class OnnxRuntime(Runtime):
             input_kind=kind,
             n_features=n_features,
             labels=labels,
+            label_values=self._labels if labels is not None else None,
             input_shape=input_shape if kind == "image" else None,
             device=self._session.get_providers()[0],
             threads=self.threads,

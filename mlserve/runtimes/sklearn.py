@@ -86,6 +86,7 @@ class SklearnRuntime(Runtime):
             input_kind="tabular",
             n_features=int(n_features) if n_features is not None else None,
             labels=labels,
+            label_values=self._labels if labels is not None else None,
             notes=notes,
             engine=self._compiled.engine if self._compiled else None,
             threads=self.threads,

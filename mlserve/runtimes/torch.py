@@ -84,6 +84,7 @@ class TorchRuntime(Runtime):
             input_kind=kind,
             n_features=n_features,
             labels=labels,
+            label_values=self._labels if labels is not None else None,
             input_shape=input_shape if kind == "image" else None,
             device=str(self._device),
             preprocess=(options.preprocess or PreprocessSpec()) if kind == "image" else None,

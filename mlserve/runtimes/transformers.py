@@ -70,6 +70,7 @@ class TransformersRuntime(Runtime):
             task="classification",
             input_kind="text",
             labels=[str(x) for x in self._labels],
+            label_values=self._labels,
             device=str(self._device),
             max_length=self.options.max_length,
             threads=self.threads,

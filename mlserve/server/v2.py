@@ -73,7 +73,15 @@ def output_metadata(info: RuntimeInfo) -> list[dict[str, Any]]:
     if info.task == "regression":
         return [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
     return [
-        {"name": "label", "datatype": "BYTES", "shape": [-1]},
+        {
+            "name": "label",
+            "datatype": "BYTES",
+            "shape": [-1],
+            "labels": info.labels,
+            # Each label as /predict/batch answers it (1, not "1"): what `mlserve batch`
+            # writes when it reads V2 answers.
+            "label_values": info.label_values,
+        },
         {"name": "confidence", "datatype": "FP64", "shape": [-1]},
         {
             "name": "probabilities",
