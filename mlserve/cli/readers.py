@@ -9,6 +9,8 @@ caller answers and writes those rows first, and the output stays a prefix of the
 from __future__ import annotations
 
 import csv
+import itertools
+import operator
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -112,6 +114,13 @@ class _Counter:
             self.bytes_read += len(line) if line.isascii() else len(line.encode())
             yield line
 
+    def block(self, size: int) -> list[str]:
+        """Up to `size` lines, read in one go."""
+        lines = list(itertools.islice(self.stream, size))
+        text = "".join(lines)
+        self.bytes_read += len(text) if text.isascii() else len(text.encode())
+        return lines
+
 
 @dataclass
 class _Columns:
@@ -191,20 +200,23 @@ class _CsvLines:
             return all(not c.strip() for c in self.cells(line))
         return not line.strip(self._blank)
 
+    def numbered(self, block: list[str], first: int) -> list[tuple[int, str]]:
+        """The block's lines that are not blank, with their line numbers. In the common case
+        (no blank line, no quote) that is every line, found without a Python step per line."""
+        stripped = map(str.strip, block, itertools.repeat(self._blank))
+        if "" in stripped or any(map(operator.contains, block, itertools.repeat('"'))):
+            return [(first + i, line) for i, line in enumerate(block) if not self.is_blank(line)]
+        return list(zip(range(first, first + len(block)), block, strict=True))
+
     def rows(
         self, lines: list[str], numbers: list[int], names: list[str] | None
     ) -> tuple[Any, MlserveError | None]:
         """A float64 matrix of the lines, or their rows as lists up to the first bad line
         (returned as the error)."""
-        import numpy as np
-
-        try:
-            matrix = np.loadtxt(
-                lines, delimiter=self.delimiter, dtype=np.float64, comments=None, ndmin=2
-            )
-        except ValueError:
-            matrix = None
         width = len(names) if names is not None else None
+        matrix = self._as_json(lines)
+        if matrix is None:
+            matrix = self._by_numpy(lines)
         if matrix is not None and len(matrix) == len(lines) and width in (None, matrix.shape[1]):
             return matrix, None
         rows: list[list[float]] = []
@@ -215,58 +227,116 @@ class _CsvLines:
                 return rows, exc
         return rows, None
 
+    def _as_json(self, lines: list[str]) -> Any:
+        """Lines of plain numbers read as one JSON array by orjson (the quickest reader at
+        hand): a JSON number is a Python float literal of the same value, and anything JSON
+        does not take (NaN, "+1", "1.", an empty cell, a ragged row) is left to the others.
+        JSON's words (true, false, null), strings, objects and arrays are no numbers: any
+        t, f, n, quote or bracket leaves the lines to the others too. JSON reads `-0` as
+        the integer 0 where float("-0") is -0.0: each zero's own cell is checked."""
+        import numpy as np
+
+        raw = "".join(lines)
+        if any(c in raw for c in 'tfn"{[]') or (self.delimiter != "," and "," in raw):
+            return None  # (a decimal comma would become a column)
+        text = "],[".join(lines)
+        if self.delimiter != ",":
+            text = text.replace(self.delimiter, ",")
+        try:
+            matrix = np.array(orjson.loads("[[" + text + "]]"), dtype=np.float64)
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            return None
+        if matrix.ndim == 2 and "-0" in raw and not matrix.all():
+            self._sign_zeros(matrix, lines)
+        return matrix
+
+    def _sign_zeros(self, matrix: Any, lines: list[str]) -> None:
+        """Zeros written with a minus sign become -0.0, as float() reads them."""
+        import numpy as np
+
+        cells: dict[int, list[str]] = {}
+        for row, column in np.argwhere(matrix == 0).tolist():
+            if row not in cells:
+                cells[row] = lines[row].split(self.delimiter)
+            if cells[row][column].lstrip().startswith("-"):
+                matrix[row, column] = -0.0
+
+    def _by_numpy(self, lines: list[str]) -> Any:
+        import numpy as np
+
+        try:
+            return np.loadtxt(
+                lines, delimiter=self.delimiter, dtype=np.float64, comments=None, ndmin=2
+            )
+        except ValueError:
+            return None
+
 
 def _csv_chunks(
     first: str, rest: _Counter, source: str, options: CsvOptions, size: int, skip: int
 ) -> Iterator[Chunk]:
     """Chunks of a CSV file's rows after `skip` rows: a header (if line 1 is one) names the
-    columns; blank lines are skipped; a bad line ends the input after the rows before it."""
+    columns; blank lines are skipped; a bad line ends the input after the rows before it.
+    Lines are read a block at a time: no Python step per line beyond the blank-line check."""
     parser = _CsvLines(options.delimiter or _guess_delimiter(first, source))
     names: list[str] | None = None
     header: tuple[list[str], int] | None = None
-    decided, index = False, 0
-    lines: list[str] = []
+    decided, index = False, 0  # index: data rows seen, skipped ones included
+    lines: list[str] = []  # data lines not yet in a chunk, and their line numbers
     numbers: list[int] = []
 
-    def chunk(error: MlserveError | None = None) -> Chunk:
-        rows, bad = parser.rows(lines, numbers, names) if lines else ([], None)
-        found = Chunk(index - len(lines), rows, numbers[: len(rows)], names, rest.bytes_read)
-        found.error = bad or error
+    def chunk(count: int, error: MlserveError | None = None) -> Chunk:
+        nonlocal lines, numbers
+        taken, lines = lines[:count], lines[count:]
+        at, numbers = numbers[:count], numbers[count:]
+        rows, bad = parser.rows(taken, at, names) if taken else ([], None)
+        found = Chunk(index - len(lines) - len(taken), rows, at[: len(rows)], names)
+        found.bytes_read, found.error = rest.bytes_read, bad or error
         return found
 
     try:
-        for number, line in enumerate(_lines(first, rest), start=1):
-            if parser.is_blank(line):
-                continue
-            if not decided:
-                decided = True
-                cells = parser.cells(line)
-                if _is_header(cells, options):
-                    header = (cells, number)
-                    continue
-            if header is not None:
-                names = _header(*header, parser.cells(line), number, options)
-                header = None
-            index += 1
-            if index <= skip:
-                continue
-            lines.append(line)
-            numbers.append(number)
-            if len(lines) >= size:
-                found = chunk()
+        for base, block in _line_blocks(first, rest, size):
+            kept = parser.numbered(block, base)
+            at = 0
+            while at < len(kept) and (not decided or header is not None):
+                number, line = kept[at]
+                if not decided:
+                    decided = True
+                    cells = parser.cells(line)
+                    if _is_header(cells, options):
+                        header, at = (cells, number), at + 1
+                        continue
+                if header is not None:
+                    names, header = _header(*header, parser.cells(line), number, options), None
+            data = kept[at + max(0, min(skip - index, len(kept) - at)) :]
+            index += len(kept) - at
+            numbers.extend(number for number, _ in data)
+            lines.extend(line for _, line in data)
+            while len(lines) >= size:
+                found = chunk(size)
                 yield found
                 if found.error is not None:
                     return
-                lines, numbers = [], []
         if header is not None:  # a lone line of words
             raise InputError(f"line {header[1]}: a header and no rows after it")
     except MlserveError as exc:
         if index < skip:
             raise
-        yield chunk(exc)
+        yield chunk(len(lines), exc)
         return
     if lines:
-        yield chunk()
+        yield chunk(len(lines))
+
+
+def _line_blocks(first: str, rest: _Counter, size: int) -> Iterator[tuple[int, list[str]]]:
+    """(the first line's number, lines) for line 1, then blocks of up to `size` lines."""
+    number = 1
+    if first:
+        yield number, [first]
+        number += 1
+    while block := rest.block(size):
+        yield number, block
+        number += len(block)
 
 
 def _guess_delimiter(first: str, source: str) -> str:

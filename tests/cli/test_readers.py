@@ -9,15 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlserve.cli.readers import Chunk, read_chunks
+from mlserve.cli.readers import Chunk, CsvOptions, read_chunks
 
 pytestmark = pytest.mark.unit
 
 
-def chunks(tmp_path: Path, text: str, size: int = 3, skip: int = 0) -> list[Chunk]:
+def chunks(
+    tmp_path: Path, text: str, size: int = 3, skip: int = 0, delimiter: str | None = None
+) -> list[Chunk]:
     path = tmp_path / "rows.csv"
     path.write_bytes(text.encode())
-    return list(read_chunks(str(path), None, size, skip=skip))
+    return list(read_chunks(str(path), None, size, CsvOptions(delimiter), skip=skip))
 
 
 def values(found: list[Chunk]) -> list[list[float]]:
@@ -32,12 +34,34 @@ def values(found: list[Chunk]) -> list[list[float]]:
         ["1_000", "2", "3", "4"],  # float() reads underscores; numpy does not
         ['"1.5"', "2", "3", "4"],  # a quoted number
         ["٣", "2", "3", "4"],  # a non-ASCII digit: float() reads it
+        ["-0", "-0.0", "0", "1e-0"],  # minus zero stays minus zero
+        ["12345678901234567890123", "9007199254740993", "1e309", "-1e-400"],
+        ["nan", "inf", "-Infinity", "NaN"],
     ],
 )
 def test_every_number_reads_as_float_reads_it(tmp_path: Path, cells: list[str]) -> None:
     text = "\n".join([",".join(cells)] * 5) + "\n"
     expected = [float(c.strip('"')) for c in cells]
-    assert values(chunks(tmp_path, text)) == [expected] * 5
+    found = values(chunks(tmp_path, text))
+    assert np.array_equal(found, [expected] * 5, equal_nan=True)
+    assert np.array_equal(np.signbit(found), np.signbit([expected] * 5))
+
+
+@pytest.mark.parametrize(("word", "column"), [("true", 1), ("null", 2), ("false", 1)])
+def test_json_words_are_not_numbers(tmp_path: Path, word: str, column: int) -> None:
+    cells = ["1", "2"]
+    cells[column - 1] = word
+    found = chunks(tmp_path, "1,2\n" + ",".join(cells) + "\n")
+    assert values(found) == [[1, 2]]
+    assert f"line 2, column {column}: {word!r} is not a number" in str(found[-1].error)
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_other_delimiters_and_decimal_commas(tmp_path: Path, delimiter: str) -> None:
+    found = chunks(tmp_path, f"1.5{delimiter}2\n3{delimiter}4\n", delimiter=delimiter)
+    assert values(found) == [[1.5, 2], [3, 4]]
+    comma = chunks(tmp_path, f"1,5{delimiter}2\n3{delimiter}4\n", delimiter=delimiter)
+    assert "'1,5' is not a number" in str(comma[-1].error)
 
 
 def test_blank_lines_and_windows_line_ends(tmp_path: Path) -> None:
