@@ -59,8 +59,10 @@ def baseline_checkout(ref: str) -> Path:
 def run_batch(command: list[str], env: dict[str, str]) -> dict[str, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    # Not from the repository's root: `python -m` would import the work tree's mlserve first,
+    # whatever PYTHONPATH says (the baseline checkout must be the one imported).
     done = subprocess.run(
-        ["taskset", "-c", CLI_CORE, *command], env=env, capture_output=True, text=True
+        ["taskset", "-c", CLI_CORE, *command], env=env, capture_output=True, text=True, cwd=WORK
     )
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

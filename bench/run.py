@@ -189,6 +189,7 @@ def report(results: dict[str, Any]) -> None:
         "mlserve/naive",
         "V2 binary/naive",
         "mlserve/ceiling",
+        "V2 binary/ceiling",
     ):
         table.add_column(column, justify="right")
     batch = {(r["model"], r["server"], r["rows"]): r for r in results["batch"]}
@@ -206,6 +207,7 @@ def report(results: dict[str, Any]) -> None:
                 ratio(ours["rows_per_s"], naive["rows_per_s"]),
                 ratio(binary["rows_per_s"], naive["rows_per_s"]),
                 ratio(ours["rows_per_s"], ours["ceiling_rows_per_s"]),
+                ratio(binary["rows_per_s"], ours["ceiling_rows_per_s"]),
             )
     console.print(table)
     table = Table(title="CLI wall time (median)")

@@ -10,7 +10,7 @@ import re
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -165,7 +165,7 @@ class ChunkSender:
         self._first = threading.Lock()
         self._first_answered = threading.Event()
 
-    def __call__(self, chunk: Chunk, stop: int | None = None) -> list[dict[str, Any]]:
+    def __call__(self, chunk: Chunk, stop: int | None = None) -> Sequence[dict[str, Any]]:
         rows = chunk.rows[:stop]
         if len(rows) == 0:
             return []
@@ -177,7 +177,7 @@ class ChunkSender:
             )
         else:
             body = self._as_json(chunk, stop)
-        predictions: list[dict[str, Any]] = body["predictions"]
+        predictions: Sequence[dict[str, Any]] = body["predictions"]
         return predictions
 
     def _wait_for_pin(self) -> bool:
@@ -199,13 +199,13 @@ class ChunkSender:
 
 def _answers_in_order(
     send: ChunkSender, chunks: Iterator[Chunk], local: bool
-) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
+) -> Iterator[tuple[Chunk, Sequence[dict[str, Any]]]]:
     """(chunk, its answers) in input order, a few remote requests in flight. A chunk the
     server refuses yields the answers of its rows before the bad one, then raises."""
 
     def settle(
-        chunk: Chunk, future: Future[list[dict[str, Any]]]
-    ) -> Iterator[tuple[Chunk, list[dict[str, Any]]]]:
+        chunk: Chunk, future: Future[Sequence[dict[str, Any]]]
+    ) -> Iterator[tuple[Chunk, Sequence[dict[str, Any]]]]:
         try:
             predictions = future.result()
         except MlserveError as exc:
@@ -219,7 +219,7 @@ def _answers_in_order(
             raise chunk.error
 
     with ThreadPoolExecutor(1 if local else IN_FLIGHT) as pool:  # --local: one event loop
-        pending: deque[tuple[Chunk, Future[list[dict[str, Any]]]]] = deque()
+        pending: deque[tuple[Chunk, Future[Sequence[dict[str, Any]]]]] = deque()
         try:
             for chunk in chunks:
                 pending.append((chunk, pool.submit(send, chunk)))

@@ -41,7 +41,7 @@ class Chunk:
     on the last chunk only, is the bad line that ended the input after these rows."""
 
     start: int
-    rows: list[Any] = field(default_factory=list)
+    rows: Any = field(default_factory=list)  # lists, or a float64 matrix of numeric rows
     lines: list[int] = field(default_factory=list)
     columns: list[str] | None = None
     bytes_read: int = 0
@@ -82,8 +82,10 @@ def read_chunks(
     if fmt in ("npy", "parquet"):
         if source == "-":
             raise UsageError(f"{fmt} input must be a file, not stdin")
-        rows = (_Columns(), _npy_rows(source)) if fmt == "npy" else _parquet_rows(source)
-        yield from _chunked(rows, chunk_size, skip)
+        if fmt == "npy":
+            yield from _npy_chunks(source, chunk_size, skip)
+            return
+        yield from _chunked(_parquet_rows(source), chunk_size, skip)
         return
     stream: IO[str] = (
         open(sys.stdin.fileno(), encoding="utf-8-sig", newline="", closefd=False)  # noqa: SIM115
@@ -394,7 +396,9 @@ def _numbers(cells: list[str], line: int, names: list[str] | None, delimiter: st
     return values
 
 
-def _npy_rows(source: str) -> Iterator[Row]:
+def _npy_chunks(source: str, size: int, skip: int) -> Iterator[Chunk]:
+    """A 2-D .npy array, memory-mapped, a slice per chunk: numeric ones as float64 matrices
+    (sent as binary tensors), others as lists (the server says what is wrong with them)."""
     import numpy as np
 
     try:
@@ -403,9 +407,11 @@ def _npy_rows(source: str) -> Iterator[Row]:
         raise InputError(f"{source}: not a readable .npy array ({exc})") from None
     if array.ndim != 2:
         raise InputError(f"{source}: expected a 2-D array of rows, got shape {array.shape}")
-    for start in range(0, len(array), 4096):
-        block = array[start : start + 4096].tolist()
-        yield from ((row, start + i + 1) for i, row in enumerate(block))
+    numeric = array.dtype.kind in "biuf"
+    for start in range(skip, len(array), size):
+        block = array[start : start + size]
+        rows = np.asarray(block, dtype=np.float64) if numeric else block.tolist()
+        yield Chunk(start, rows, list(range(start + 1, start + len(block) + 1)))
 
 
 def _parquet_rows(source: str) -> tuple[_Columns, Iterator[Row]]:

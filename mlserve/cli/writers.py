@@ -12,6 +12,7 @@ import io
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol
 
@@ -36,7 +37,7 @@ def output_format(path: str, given: OutputFormat | None) -> OutputFormat:
 
 
 class Writer(Protocol):
-    def write(self, start: int, predictions: list[dict[str, Any]]) -> None: ...
+    def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -45,7 +46,12 @@ class JsonlWriter:
     def __init__(self, stream: IO[bytes]) -> None:
         self.stream = stream
 
-    def write(self, start: int, predictions: list[dict[str, Any]]) -> None:
+    def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None:
+        columns = getattr(predictions, "jsonl", None)  # V2 answers: lines from their columns
+        if columns is not None:
+            self.stream.write(columns(start))
+            self.stream.flush()
+            return
         line = orjson.OPT_APPEND_NEWLINE
         self.stream.write(
             b"".join(
@@ -67,7 +73,7 @@ class CsvWriter:
         self._labels: list[str] | None = None
         self._header_written = header_written
 
-    def write(self, start: int, predictions: list[dict[str, Any]]) -> None:
+    def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         if self._labels is None:
@@ -96,7 +102,7 @@ class ParquetWriter:
         self._writer: Any = None
         self._kept = kept  # rows of an interrupted output, written first
 
-    def write(self, start: int, predictions: list[dict[str, Any]]) -> None:
+    def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -172,7 +178,7 @@ class OutputFile:
             return JsonlWriter(self._stream)
         return CsvWriter(self._stream, header_written=self.kept_rows > 0)
 
-    def write(self, start: int, predictions: list[dict[str, Any]]) -> None:
+    def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None:
         self.writer.write(start, predictions)
         self.written += len(predictions)
 

@@ -9,8 +9,9 @@ writes a JSON number. The client turns the answer into the very list of predicti
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import orjson
@@ -74,23 +75,133 @@ class V2Target:
         }
         return b"".join([header, *blobs]), headers
 
-    def predictions(self, body: bytes, header_length: str | None) -> list[dict[str, Any]]:
+    def predictions(self, body: bytes, header_length: str | None) -> Predictions:
         """/predict/batch's `predictions` from a V2 answer with binary outputs."""
         outputs = _outputs(body, header_length)
         if self.label_keys is None:
-            return [{"prediction": p} for p in _numeric(outputs, "prediction").tolist()]
-        labels = _labels(outputs, self.label_values or {})
+            return Predictions(values=_numeric(outputs, "prediction"))
+        distinct, rows = _labels(outputs, self.label_values or {})
         if "probabilities" not in outputs:  # a classifier without probabilities
-            return [{"prediction": p} for p in labels]
-        confidences = _numeric(outputs, "confidence").tolist()
-        probabilities = _numeric(outputs, "probabilities").tolist()
-        if not len(labels) == len(confidences) == len(probabilities):
+            return Predictions(distinct=distinct, rows=rows)
+        confidences = _numeric(outputs, "confidence")
+        probabilities = _numeric(outputs, "probabilities")
+        if not len(rows) == len(confidences) == len(probabilities):
             raise UnexpectedAnswer("a V2 answer whose outputs have different numbers of rows")
-        keys = self.label_keys
-        return [  # lengths checked above: zip without strict, 25% cheaper per row
+        if probabilities.ndim != 2 or probabilities.shape[1] != len(self.label_keys):
+            raise UnexpectedAnswer("a V2 answer whose probabilities do not match the labels")
+        return Predictions(distinct, rows, confidences, probabilities, self.label_keys)
+
+
+class Predictions(Sequence[dict[str, Any]]):
+    """/predict/batch's `predictions`, kept as the answer's columns: read as dicts (built on
+    first use), or written as JSON lines straight from the columns (`jsonl`), which is what
+    `mlserve batch` does with a million rows: no dict per row, no Python step per value."""
+
+    def __init__(
+        self,
+        distinct: list[Any] | None = None,
+        rows: np.ndarray | None = None,
+        confidences: np.ndarray | None = None,
+        probabilities: np.ndarray | None = None,
+        keys: list[str] | None = None,
+        *,
+        values: np.ndarray | None = None,
+    ) -> None:
+        self._distinct, self._rows, self._values = distinct, rows, values  # labels, or values
+        self._confidences, self._probabilities, self._keys = confidences, probabilities, keys
+        self._dicts: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._values if self._values is not None else self._rows)  # type: ignore[arg-type]
+
+    @overload
+    def __getitem__(self, item: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, item: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, item: int | slice) -> Any:
+        return self.dicts()[item]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and self.dicts() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a sequence that compares by value
+
+    def __repr__(self) -> str:
+        return repr(self.dicts())
+
+    def dicts(self) -> list[dict[str, Any]]:
+        if self._dicts is None:
+            self._dicts = self._build()
+        return self._dicts
+
+    def _predicted(self) -> list[Any]:
+        if self._values is not None:
+            values: list[Any] = self._values.tolist()
+            return values
+        assert self._distinct is not None
+        assert self._rows is not None
+        # (a sentinel keeps numpy from reading equal-length labels as a 2-D array)
+        picked: list[Any] = np.asarray([*self._distinct, None], dtype=object)[self._rows].tolist()
+        return picked
+
+    def _build(self) -> list[dict[str, Any]]:
+        predicted = self._predicted()
+        if self._probabilities is None or self._confidences is None or self._keys is None:
+            return [{"prediction": p} for p in predicted]
+        keys = self._keys
+        return [  # equal lengths, checked when the answer was read
             {"prediction": p, "confidence": c, "probabilities": dict(zip(keys, row))}  # noqa: B905
-            for p, c, row in zip(labels, confidences, probabilities)  # noqa: B905
+            for p, c, row in zip(
+                predicted, self._confidences.tolist(), self._probabilities.tolist(), strict=False
+            )
         ]
+
+    def jsonl(self, start: int) -> bytes:
+        """One JSON line per row, `{"row": start + i, ...the row's dict}`, byte for byte what
+        orjson makes of each dict: every column is serialised by orjson in one call, split
+        into its values, and the lines are put together by list slicing."""
+        count = len(self)
+        if count == 0:
+            return b""
+        fields: list[tuple[bytes, list[bytes]]] = [
+            (b'{"row":', _tokens(orjson.dumps(list(range(start, start + count))))),
+            (b',"prediction":', self._prediction_tokens()),
+        ]
+        if self._probabilities is not None and self._confidences is not None and self._keys:
+            numpy = orjson.OPT_SERIALIZE_NUMPY
+            fields.append(
+                (b',"confidence":', _tokens(orjson.dumps(self._confidences, option=numpy)))
+            )
+            flat = _tokens(
+                orjson.dumps(np.ascontiguousarray(self._probabilities).ravel(), option=numpy)
+            )
+            width = len(self._keys)
+            for j, key in enumerate(self._keys):
+                lead = b',"probabilities":{' if j == 0 else b","
+                fields.append((lead + orjson.dumps(key) + b":", flat[j::width]))
+            end = b"}}\n"
+        else:
+            end = b"}\n"
+        stride = 2 * len(fields) + 1
+        pieces: list[bytes] = [end] * (count * stride)
+        for f, (text, tokens) in enumerate(fields):
+            pieces[2 * f :: stride] = [text] * count
+            pieces[2 * f + 1 :: stride] = tokens
+        return b"".join(pieces)
+
+    def _prediction_tokens(self) -> list[bytes]:
+        if self._values is not None:
+            return _tokens(orjson.dumps(self._values, option=orjson.OPT_SERIALIZE_NUMPY))
+        assert self._distinct is not None
+        assert self._rows is not None
+        encoded = [orjson.dumps(v, option=orjson.OPT_SERIALIZE_NUMPY) for v in self._distinct]
+        tokens: list[bytes] = np.asarray([*encoded, b""], dtype=object)[self._rows].tolist()
+        return tokens
+
+
+def _tokens(array: bytes) -> list[bytes]:
+    """The values of a flat JSON array of numbers, each as its JSON text."""
+    return array[1:-1].split(b",")
 
 
 def _outputs(body: bytes, header_length: str | None) -> dict[str, tuple[dict[str, Any], bytes]]:
@@ -124,21 +235,30 @@ def _numeric(outputs: dict[str, tuple[dict[str, Any], bytes]], name: str) -> np.
     return values.reshape(shape)
 
 
-def _labels(outputs: dict[str, tuple[dict[str, Any], bytes]], values: dict[str, Any]) -> list[Any]:
-    """BYTES labels (a 4-byte length, then the text) as /predict/batch gives them."""
+def _labels(
+    outputs: dict[str, tuple[dict[str, Any], bytes]], values: dict[str, Any]
+) -> tuple[list[Any], np.ndarray]:
+    """BYTES labels (a 4-byte length, then the text): the distinct labels as /predict/batch
+    gives them, and each row's index into them."""
     if "label" not in outputs:
         raise UnexpectedAnswer("a V2 answer without its 'label' output")
     tensor, raw = outputs["label"]
     count = int(tensor.get("shape", [0])[0])
+    same_width = _same_width_labels(raw, count)
+    if same_width is not None:
+        texts, rows = same_width
+    else:
+        texts, rows = _distinct(_unpacked(raw, count))
     try:
-        same_width = _same_width_labels(raw, count)
-        if same_width is not None:
-            distinct, rows = same_width
-            lookup = [values[text] for text in distinct]
-            return [lookup[i] for i in rows.tolist()]
-        return [values[text] for text in _unpacked(raw, count)]
+        return [values[text] for text in texts], rows
     except KeyError as exc:
         raise UnexpectedAnswer(f"a V2 answer with a label the model does not have: {exc}") from None
+
+
+def _distinct(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    index: dict[str, int] = {}
+    rows = np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.intp)
+    return list(index), rows
 
 
 def _same_width_labels(raw: bytes, count: int) -> tuple[list[str], np.ndarray] | None:

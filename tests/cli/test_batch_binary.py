@@ -134,3 +134,32 @@ def test_a_regressor_and_the_default_model(
     assert binary.code == as_json.code == 0, binary.stderr
     assert_same_answers(binary.stdout, as_json.stdout)
     assert sent == 6  # 7 chunks: the first by JSON, which names the model and version
+
+
+def test_npy_binary_equals_json_and_resumes(live_server: str, tmp_path: Path) -> None:
+    rows = np.tile(load_iris().data, (7, 1))  # 1,050 rows
+    source = tmp_path / "rows.npy"
+    np.save(source, rows)
+    binary, as_json, sent = both_ways(
+        live_server, "-m", "iris", "-i", str(source), "--chunk-size", "100"
+    )
+    assert binary.code == as_json.code == 0, binary.stderr
+    assert_same_answers(binary.stdout, as_json.stdout)
+    assert sent == 10
+    out = tmp_path / "out.jsonl"
+    kept = "".join(binary.stdout.splitlines(keepends=True)[:321])
+    out.write_text(kept)  # as if interrupted after 321 rows
+    resumed = run_cli(
+        "batch",
+        "-m",
+        "iris",
+        "-i",
+        str(source),
+        "--out",
+        str(out),
+        "--resume",
+        "--url",
+        live_server,
+    )
+    assert resumed.code == 0, resumed.stderr
+    assert_same_answers(out.read_text(), binary.stdout)

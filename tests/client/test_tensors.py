@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from mlserve import wire
-from mlserve.client.tensors import V2Target
+from mlserve.client.tensors import Predictions, V2Target
 from mlserve.errors import UnexpectedAnswer
 from mlserve.runtimes.base import BatchPrediction, ChosenLabels
 from mlserve.server.v2codec import Labels, output_tensor, parse_request
@@ -134,3 +134,27 @@ def test_malformed_answers_are_refused(case: int) -> None:
     body, header = corruptions(*good)[case]
     with pytest.raises(UnexpectedAnswer):
         target.predictions(body, header)
+
+
+@pytest.mark.parametrize(
+    "predictions",
+    [
+        Predictions(
+            [1, 'x\n"y', True, 2.5],
+            np.array([0, 1, 2, 3, 1], dtype=np.intp),
+            np.array([0.5, 1 / 3, 1e-300, 0.0, 2 / 3]),
+            np.array([[0.5, 0.25], [1 / 3, 2 / 3], [1e-300, 1.0], [0.0, -0.0], [2 / 3, 0.1]]),
+            ["a", "b\u00e9"],
+        ),
+        Predictions(["no", "yes"], np.array([1, 0, 1], dtype=np.intp)),
+        Predictions(values=np.array([1.5, -2.0, 1e22, 5e-324, -0.0])),
+        Predictions(values=np.array([])),
+    ],
+    ids=["classifier", "no-probabilities", "regressor", "empty"],
+)
+def test_json_lines_from_columns_equal_orjson_of_each_dict(predictions: Predictions) -> None:
+    expected = b"".join(
+        orjson.dumps({"row": 40 + i, **p}, option=orjson.OPT_APPEND_NEWLINE)
+        for i, p in enumerate(predictions.dicts())
+    )
+    assert predictions.jsonl(40) == expected
