@@ -162,9 +162,7 @@ class AsyncClient:
                 return {"model": model, "version": version, "predictions": predictions}
             except (InputError, ModelNotFound, InferenceFailed, UnexpectedAnswer):
                 pass
-        payload: dict[str, Any] = {"inputs": rows}
-        if columns is not None:
-            payload["columns"] = columns
+        payload = payloads.named_rows(rows, columns)
         return await self.run("predict_batch", payload, model, version)
 
     async def _v2_target(self, model: str, version: str) -> V2Target | None:

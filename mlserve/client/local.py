@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from mlserve.client import payloads
 from mlserve.client.base import Operation, split_model
 from mlserve.inference import InferenceCore
 from mlserve.manifest import load_manifest
@@ -40,9 +41,7 @@ class LocalClient:
         version: str | None = None,
     ) -> dict[str, Any]:
         """Rows of a 2-D numeric array, straight to the core (no wire to save)."""
-        payload: dict[str, Any] = {"inputs": rows}
-        if columns is not None:
-            payload["columns"] = columns
+        payload = payloads.named_rows(rows, columns)
         return self.run("predict_batch", payload, model, version)
 
     def info(self) -> dict[str, Any]:

@@ -35,6 +35,11 @@ def rows(data: Any) -> dict[str, Any]:
     return {"inputs": [list(r) if isinstance(r, tuple) else r for r in data]}
 
 
+def named_rows(rows: Any, columns: list[str] | None) -> dict[str, Any]:
+    """A 2-D array as it is (orjson writes numpy), with the names of its columns if given."""
+    return {"inputs": rows} if columns is None else {"inputs": rows, "columns": columns}
+
+
 def texts(text: str | list[str]) -> dict[str, Any]:
     return {"text": text} if isinstance(text, str) else {"texts": list(text)}
 

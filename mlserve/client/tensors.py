@@ -76,7 +76,7 @@ class V2Target:
         return b"".join([header, *blobs]), headers
 
     def predictions(self, body: bytes, header_length: str | None) -> Predictions:
-        """/predict/batch's `predictions` from a V2 answer with binary outputs."""
+        """The batch route's `predictions`, from a V2 answer with binary outputs."""
         outputs = _outputs(body, header_length)
         if self.label_keys is None:
             return Predictions(values=_numeric(outputs, "prediction"))
@@ -93,7 +93,7 @@ class V2Target:
 
 
 class Predictions(Sequence[dict[str, Any]]):
-    """/predict/batch's `predictions`, kept as the answer's columns: read as dicts (built on
+    """The batch route's `predictions`, kept as the answer's columns: read as dicts (built on
     first use), or written as JSON lines straight from the columns (`jsonl`), which is what
     `mlserve batch` does with a million rows: no dict per row, no Python step per value."""
 
