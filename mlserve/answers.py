@@ -82,13 +82,17 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
     return out
 
 
-def check_finite(entry: ModelEntry, result: BatchPrediction) -> None:
-    """A model that overflowed (finite input, NaN or infinite output) has no answer: say so
-    rather than answer 200 with nulls and an arbitrary label."""
+def all_finite(result: BatchPrediction) -> bool:
     numbers: Any = result.probabilities
     if numbers is None:
         numbers = [p for p in result.predictions if isinstance(p, float)]
-    if np.isfinite(np.asarray(numbers, dtype=np.float64)).all():
+    return bool(np.isfinite(np.asarray(numbers, dtype=np.float64)).all())
+
+
+def check_finite(entry: ModelEntry, result: BatchPrediction) -> None:
+    """A model that overflowed (finite input, NaN or infinite output) has no answer: say so
+    rather than answer 200 with nulls and an arbitrary label."""
+    if result.finite or all_finite(result):
         return
     request_id = current_request_id()
     log.error("non-finite model output: model=%s request_id=%s", entry.spec.key, request_id)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mlserve.answers import Answer, check_finite, describe_entry
+from mlserve.answers import Answer, all_finite, check_finite, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
 from mlserve.errors import InferenceFailed, InferenceTimeout, MlserveError
@@ -222,7 +222,9 @@ class InferenceCore:
     ) -> BatchPrediction:
         timeout = self.manifest.server.request_timeout_s
         try:
-            return await asyncio.wait_for(self._batcher(entry).submit(batch, is_gone), timeout)
+            # asyncio.timeout, not wait_for: no task of its own per request (wait_for makes one)
+            async with asyncio.timeout(timeout):
+                return await self._batcher(entry).submit(batch, is_gone)
         except MlserveError:
             raise
         except TimeoutError:
@@ -244,8 +246,15 @@ class InferenceCore:
         batcher = self._batchers.get(entry.spec.key)
         if batcher is None:
             assert entry.runtime is not None
-            predict = entry.runtime.predict
+            runtime_predict = entry.runtime.predict
             loop = asyncio.get_running_loop()
+
+            def predict(batch: Batch) -> BatchPrediction:
+                result = runtime_predict(batch)
+                # Checked once per model call, in the worker thread; each request's share is
+                # checked again only where this whole answer is not finite.
+                result.finite = all_finite(result)
+                return result
 
             async def run(batch: Batch) -> BatchPrediction:
                 return await loop.run_in_executor(self._executor, predict, batch)

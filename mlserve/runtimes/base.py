@@ -91,13 +91,14 @@ class BatchPrediction:
     predictions: Sequence[Any]
     probabilities: np.ndarray | None = None  # shape (rows, len(labels))
     labels: list[str] | None = None
+    finite: bool = False  # every number checked finite (once per model call, not per request)
 
     def __len__(self) -> int:
         return len(self.predictions)
 
     def slice(self, start: int, stop: int) -> BatchPrediction:
         probs = None if self.probabilities is None else self.probabilities[start:stop]
-        return BatchPrediction(self.predictions[start:stop], probs, self.labels)
+        return BatchPrediction(self.predictions[start:stop], probs, self.labels, self.finite)
 
     def confidences(self) -> np.ndarray:
         """Each row's probability of its predicted label (classifiers only)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from mlserve.errors import ClientGone, InputError, LimitExceeded, UnsupportedMediaType
 from mlserve.offload import off_loop
@@ -24,15 +24,19 @@ async def read_bytes(request: Request, limit: int) -> bytearray:
         raise LimitExceeded(f"request body is {declared} bytes; the limit is {limit}")
     expected = int(declared) if declared.isdigit() else 0
     body, filled = bytearray(expected), 0
-    try:
-        async for chunk in request.stream():
-            end = filled + len(chunk)
-            if end > limit:
-                raise LimitExceeded(f"request body is over the limit of {limit} bytes")
-            body[filled:end] = chunk
-            filled = end
-    except ClientDisconnect:  # gone, or closed by the server's body timeout
-        raise ClientGone("the client left before sending the whole body") from None
+    receive = request.receive  # the ASGI messages themselves: no stream generator per request
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":  # gone, or closed by the body timeout
+            raise ClientGone("the client left before sending the whole body")
+        chunk = message.get("body", b"")
+        end = filled + len(chunk)
+        if end > limit:
+            raise LimitExceeded(f"request body is over the limit of {limit} bytes")
+        body[filled:end] = chunk
+        filled = end
+        if not message.get("more_body", False):
+            break
     if filled != len(body):  # only without a Content-Length: the server frames the body
         del body[filled:]
     return body
