@@ -74,14 +74,19 @@ class AdaptiveBatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
 
-    async def submit(self, batch: Batch, is_gone: IsGone | None = None) -> BatchPrediction:
-        """Queue a validated batch and wait for exactly its rows of the model's answer."""
+    async def submit(
+        self, batch: Batch, is_gone: IsGone | None = None, timeout: float | None = None
+    ) -> BatchPrediction:
+        """Queue a validated batch and wait for exactly its rows of the model's answer;
+        TimeoutError after `timeout` seconds, queued or running (the call itself goes on:
+        its other requests still get their rows)."""
         if len(self._queue) >= self.queue_limit:
             raise Overloaded(
                 f"model {self.name} has {len(self._queue)} requests queued; retry shortly",
                 retry_after=1,
             )
-        future: asyncio.Future[BatchPrediction] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[BatchPrediction] = loop.create_future()
         pending = _Pending(batch, len(batch), future, is_gone, time.perf_counter())
         self._queue.append(pending)
         self._received += 1
@@ -90,12 +95,25 @@ class AdaptiveBatcher:
         self._arrived.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.create_task(self._dispatch_forever())
+        # One timer handle per request (cheaper than an asyncio.timeout scope around it).
+        expiry = None if timeout is None else loop.call_later(timeout, self._expire, pending)
         try:
             return await future
-        except asyncio.CancelledError:  # timed out or abandoned: give the queue slot back
-            with contextlib.suppress(ValueError):
-                self._queue.remove(pending)
+        except asyncio.CancelledError:  # abandoned: give the queue slot back
+            self._dequeue(pending)
             raise
+        finally:
+            if expiry is not None:
+                expiry.cancel()
+
+    def _expire(self, pending: _Pending) -> None:
+        if not pending.future.done():
+            self._dequeue(pending)
+            pending.future.set_exception(TimeoutError())
+
+    def _dequeue(self, pending: _Pending) -> None:
+        with contextlib.suppress(ValueError):
+            self._queue.remove(pending)
 
     async def close(self) -> None:
         if self._dispatcher is not None:

@@ -222,9 +222,7 @@ class InferenceCore:
     ) -> BatchPrediction:
         timeout = self.manifest.server.request_timeout_s
         try:
-            # asyncio.timeout, not wait_for: no task of its own per request (wait_for makes one)
-            async with asyncio.timeout(timeout):
-                return await self._batcher(entry).submit(batch, is_gone)
+            return await self._batcher(entry).submit(batch, is_gone, timeout)
         except MlserveError:
             raise
         except TimeoutError:

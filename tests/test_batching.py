@@ -165,3 +165,25 @@ def test_text_batches_concatenate_lists() -> None:
     out = asyncio.run(main())
     assert [r.predictions for r in out] == [[f"A{i}", f"B{i}"] for i in range(6)]
     assert len(seen) < 6
+
+
+def test_a_timeout_frees_the_queue_slot_and_spares_the_running_call() -> None:
+    model = Doubler(delay=0.1)
+
+    async def main() -> None:
+        batcher = make(model, max_concurrency=1, queue_limit=2)
+        running = asyncio.create_task(batcher.submit(rows(1), timeout=5))
+        await asyncio.sleep(0.02)  # the model is busy with `running` for 0.1 s
+        late = asyncio.create_task(batcher.submit(rows(7), timeout=0.02))  # queued, then late
+        quick = asyncio.create_task(batcher.submit(rows(9), timeout=0.02))
+        with pytest.raises(TimeoutError):
+            await late
+        with pytest.raises(TimeoutError):
+            await quick
+        assert len(batcher._queue) == 0  # both slots given back at once
+        assert (await running).predictions == [2]
+        assert (await batcher.submit(rows(3), timeout=5)).predictions == [6]
+        await batcher.close()
+
+    asyncio.run(main())
+    assert model.calls == [1, 1]  # the timed-out rows never reached the model

@@ -104,8 +104,8 @@ class BatchPrediction:
         """Each row's probability of its predicted label (classifiers only)."""
         assert self.probabilities is not None
         if isinstance(self.predictions, ChosenLabels):  # a lookup, cheaper than a row max
-            chosen = self.predictions.positions[:, None]
-            picked: np.ndarray = np.take_along_axis(self.probabilities, chosen, axis=1)[:, 0]
+            chosen = self.predictions.positions
+            picked: np.ndarray = self.probabilities[np.arange(len(chosen)), chosen]
             return picked
         best: np.ndarray = self.probabilities.max(axis=1)
         return best
