@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class SklearnRuntime(Runtime):
         ]
         self._model = model
         self._has_proba = is_classifier(model) and hasattr(model, "predict_proba")
+        self._forest = sequential_forest(model)
         classes = getattr(model, "classes_", None)
         native = (
             [c.item() if hasattr(c, "item") else c for c in classes]
@@ -122,8 +124,9 @@ class SklearnRuntime(Runtime):
                 return classify_from_proba(scores, self._labels)
             return BatchPrediction(scores[:, 0].tolist())
         if self._has_proba:
-            return classify_from_proba(self._model.predict_proba(batch), self._labels)
-        raw = np.asarray(self._model.predict(batch))
+            scores = (self._forest or self._model.predict_proba)(batch)
+            return classify_from_proba(scores, self._labels)
+        raw = np.asarray((self._forest or self._model.predict)(batch))
         if self._info.task == "classification":
             index = {c: i for i, c in enumerate(self._model.classes_.tolist())}
             return BatchPrediction(
@@ -133,6 +136,45 @@ class SklearnRuntime(Runtime):
         if values.ndim == 2 and values.shape[1] == 1:
             values = values[:, 0]
         return BatchPrediction(values.tolist())
+
+
+def sequential_forest(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A fitted random forest's or extra-trees' `predict_proba` (classifiers) or `predict`
+    (regressors), summed tree by tree in the calling thread. With `n_jobs` None or 1,
+    scikit-learn runs this same loop through joblib, whose dispatch costs about 35 µs a tree:
+    3.7 of the 5.1 ms a 100-tree forest takes for 64 rows. The trees, their inputs and the
+    order of the additions are scikit-learn's own, so the answers are bit for bit the same
+    (the conformance tests compare them). None for anything else, a multi-output forest, or
+    a forest that runs its trees in parallel."""
+    from sklearn.ensemble import (
+        ExtraTreesClassifier,
+        ExtraTreesRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
+
+    classifiers = (RandomForestClassifier, ExtraTreesClassifier)
+    forests = (*classifiers, RandomForestRegressor, ExtraTreesRegressor)
+    if (
+        type(model) not in forests  # not a subclass: it may predict its own way
+        or getattr(model, "n_jobs", None) not in (None, 1)
+        or getattr(model, "n_outputs_", 1) != 1
+        or not callable(getattr(model, "_validate_X_predict", None))
+    ):
+        return None
+    trees = list(model.estimators_)
+    classifier = type(model) in classifiers
+
+    def scores(batch: np.ndarray) -> np.ndarray:
+        rows = model._validate_X_predict(batch)  # float32, as the trees take it
+        width = (len(rows), model.n_classes_) if classifier else (len(rows),)
+        total = np.zeros(width, dtype=np.float64)
+        for tree in trees:
+            total += (tree.predict_proba if classifier else tree.predict)(rows, check_input=False)
+        total /= len(trees)
+        return total
+
+    return scores
 
 
 def load_skops(path: Path, trusted: list[str]) -> Any:

@@ -48,3 +48,47 @@ def test_a_pickle_without_a_pin_warns(samples: Path, caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
         loaded(path, sha256=file_sha256(path))
     assert caplog.text == ""
+
+
+FORESTS = [
+    ("RandomForestClassifier", "iris", {}),
+    ("ExtraTreesClassifier", "iris", {"max_depth": 4}),
+    ("RandomForestRegressor", "diabetes", {}),
+    ("ExtraTreesRegressor", "diabetes", {"min_samples_leaf": 3}),
+]
+
+
+@pytest.mark.parametrize(("kind", "data", "params"), FORESTS, ids=[f[0] for f in FORESTS])
+def test_forests_answer_bit_for_bit_as_scikit_learn(
+    tmp_path: Path, kind: str, data: str, params: dict[str, object]
+) -> None:
+    from sklearn import datasets, ensemble
+
+    from mlserve.runtimes.sklearn import sequential_forest
+
+    x, y = getattr(datasets, f"load_{data}")(return_X_y=True)
+    model = getattr(ensemble, kind)(n_estimators=30, random_state=0, **params).fit(x, y)
+    scores = sequential_forest(model)
+    assert scores is not None
+    classifier = kind.endswith("Classifier")
+    expected = model.predict_proba(x) if classifier else model.predict(x)
+    assert np.array_equal(scores(x), expected)  # the same sums, in the same order
+    joblib.dump(model, tmp_path / "forest.joblib")
+    served = loaded(tmp_path / "forest.joblib").predict(x)
+    if classifier:
+        assert np.array_equal(served.probabilities, expected)  # type: ignore[arg-type]
+        assert list(served.predictions) == model.predict(x).tolist()
+    else:
+        assert list(served.predictions) == expected.tolist()
+
+
+def test_parallel_or_multi_output_forests_keep_scikit_learns_own_path() -> None:
+    from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+    from sklearn.linear_model import LogisticRegression
+
+    from mlserve.runtimes.sklearn import sequential_forest
+
+    x = np.random.default_rng(0).normal(size=(60, 3))
+    assert sequential_forest(RandomForestClassifier(n_jobs=2).fit(x, x[:, 0] > 0)) is None
+    assert sequential_forest(RandomForestRegressor(n_estimators=5).fit(x, x[:, :2])) is None
+    assert sequential_forest(LogisticRegression().fit(x, x[:, 0] > 0)) is None
