@@ -19,10 +19,7 @@ from mlserve.client import payloads
 from mlserve.client.base import split_model
 from mlserve.client.retry import backoff, should_retry, wait_after_first_retry
 from mlserve.errors import (
-    InferenceFailed,
-    InputError,
     MlserveError,
-    ModelNotFound,
     ServerTimeout,
     ServerUnreachable,
     UnexpectedAnswer,
@@ -149,7 +146,8 @@ class AsyncClient:
         """Rows of a 2-D numeric numpy array, optionally named by `columns`; the answer is
         /predict/batch's. With a model *and* version named, and a server that offers V2
         binary tensors, the rows go as raw FP64 (no JSON numbers either way), and a refusal
-        is asked again of /predict/batch, so errors read exactly as there."""
+        (or a 503 that outlasts the retries) is asked again of /predict/batch, so errors and
+        exit codes read exactly as there."""
         model, version = split_model(model, version)
         target = await self._v2_target(model, version) if model and version else None
         if target is not None:
@@ -160,7 +158,10 @@ class AsyncClient:
                     response.content, response.headers.get(wire.V2_HEADER_LENGTH)
                 )
                 return {"model": model, "version": version, "predictions": predictions}
-            except (InputError, ModelNotFound, InferenceFailed, UnexpectedAnswer):
+            except ServerUnreachable as exc:
+                if not isinstance(exc, UnexpectedAnswer):
+                    raise  # the network, not the route: JSON would fare no better
+            except MlserveError:  # refused, busy after every retry, failed: ask the batch route
                 pass
         payload = payloads.named_rows(rows, columns)
         return await self.run("predict_batch", payload, model, version)
