@@ -10,7 +10,6 @@ Errors are `{"error": message}` with mlserve's status codes (the one renderer in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -139,7 +138,7 @@ def _bytes_input(kind: str, tensor: Tensor) -> list[str] | bytes | str:
 def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, OutputTensor]:
     if info.task == "regression":
         return {"prediction": np.asarray(result.predictions, dtype=np.float64)}
-    outputs: dict[str, OutputTensor] = {"label": _labels(result.predictions)}
+    outputs: dict[str, OutputTensor] = {"label": _labels(result)}
     if result.probabilities is not None:
         outputs["confidence"] = result.confidences()
         outputs["probabilities"] = result.probabilities
@@ -148,9 +147,11 @@ def to_outputs(info: RuntimeInfo, result: BatchPrediction) -> dict[str, OutputTe
     return outputs
 
 
-def _labels(predictions: Sequence[Any]) -> Labels:
-    if isinstance(predictions, ChosenLabels):  # already an index into the model's labels
-        return Labels([str(label) for label in predictions.labels], predictions.positions)
+def _labels(result: BatchPrediction) -> Labels:
+    predictions = result.predictions
+    if isinstance(predictions, ChosenLabels) and result.labels is not None:
+        # already an index into the model's labels, whose text classify_from_proba wrote
+        return Labels(result.labels, predictions.positions)
     return Labels.of(np.asarray(predictions))
 
 
