@@ -8,8 +8,13 @@ object is shared, so the middleware sees the core's notes even across task bound
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from mlserve import wire
+
+_ROUTING_KEY = wire.ROUTING_KEY_HEADER.encode()
 
 
 @dataclass
@@ -18,6 +23,9 @@ class RequestInfo:
     model: str | None = None
     version: str | None = None
     rows: int | None = None
+    headers: list[tuple[bytes, bytes]] | None = None  # the request's, read only when needed
+    # Run once the response is sent (e.g. a shadow model's copy of the request).
+    after_response: list[Callable[[], None]] = field(default_factory=list)
 
 
 current: ContextVar[RequestInfo | None] = ContextVar("mlserve_request", default=None)
@@ -33,3 +41,24 @@ def note_model(model: str, version: str, rows: int) -> None:
     info = current.get()
     if info is not None:
         info.model, info.version, info.rows = model, version, rows
+
+
+def routing_key() -> str | None:
+    """The request's routing key header: the same key reaches the same version of a split."""
+    info = current.get()
+    for name, value in (info.headers or []) if info is not None else []:
+        if name == _ROUTING_KEY:
+            return value.decode("latin-1")
+    return None
+
+
+def after_response(callback: Callable[[], None]) -> None:
+    """Run `callback` once the response to the current request is sent (at once, on the
+    event loop's next turn, outside a server request)."""
+    info = current.get()
+    if info is None:
+        import asyncio
+
+        asyncio.get_running_loop().call_soon(callback)
+    else:
+        info.after_response.append(callback)

@@ -8,7 +8,9 @@ code, so both front doors report a failure the same way. This module imports no 
     ├── InputError                     (400, exit 1)  wrong shape or bad value
     │   ├── SchemaViolation            (422, exit 1)  wrong type, missing/unknown field, bounds
     │   ├── LimitExceeded              (413, exit 1)  body, rows, text or image too large
-    │   └── UnsupportedMediaType       (415, exit 1)  body is not JSON (or an image upload)
+    │   ├── UnsupportedMediaType       (415, exit 1)  body is not JSON (or an image upload)
+    │   ├── LoadFailed                 (400, exit 1)  an operator's load did not succeed
+    │   └── ReloadRefused              (400, exit 1)  a reload's manifest is broken
     ├── Unauthorized                   (401, exit 1)  API key missing or wrong
     ├── ModelNotFound                  (404, exit 1)  unknown model or version
     ├── ModelNotReady                  (503, exit 1)  not loaded yet, or failed to load
@@ -75,6 +77,14 @@ class LimitExceeded(InputError):
 class UnsupportedMediaType(InputError):
     http_status = 415
     code = "unsupported_media_type"
+
+
+class LoadFailed(InputError):
+    code = "load_failed"
+
+
+class ReloadRefused(InputError):
+    code = "reload_refused"
 
 
 class Unauthorized(MlserveError):
@@ -164,6 +174,8 @@ _BY_CODE: dict[str, type[MlserveError]] = {
         SchemaViolation,
         LimitExceeded,
         UnsupportedMediaType,
+        LoadFailed,
+        ReloadRefused,
         Unauthorized,
         ModelNotFound,
         ModelNotReady,

@@ -21,12 +21,13 @@ import numpy as np
 from mlserve.answers import Answer, all_finite, check_finite, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
-from mlserve.errors import InferenceFailed, InferenceTimeout, MlserveError
+from mlserve.errors import InferenceFailed, InferenceTimeout, LoadFailed, MlserveError
 from mlserve.inputs import KIND_OF_OPERATION, check_kind, tabular, text
 from mlserve.manifest import Manifest, ModelSpec
 from mlserve.offload import off_loop
 from mlserve.registry import ModelEntry, ModelRegistry
 from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
+from mlserve.shadows import ShadowTraffic
 from mlserve.wire import Operation
 
 log = logging.getLogger("mlserve.predict")
@@ -52,7 +53,8 @@ class InferenceCore:
 
     Its public surface is all that the routes, V2, the CLI and the Ray backend use: `run` and
     `predict` (JSON payloads), `predict_decoded` (arrays a protocol decoded itself), `model`
-    and `ready_model` (look-ups), `versions`, `entries`, `load`, `info` and `readiness`."""
+    and `ready_model` (look-ups), `versions`, `entries`, `load`, `info` and `readiness`; an
+    operator's `load_model`, `unload_model` and `reload` (a new manifest, applied live)."""
 
     def __init__(
         self, manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
@@ -62,10 +64,13 @@ class InferenceCore:
         self.manifest = manifest
         self.limits = manifest.server.limits
         self._registry = ModelRegistry(manifest, runtime_factory)
-        self._batchers: dict[str, AdaptiveBatcher] = {}
-        threads = sum(_concurrency(e) for e in self._registry.entries())
+        self._batchers: dict[ModelEntry, AdaptiveBatcher] = {}
+        # Room beyond the startup models' needs for versions a reload or a shadow adds.
+        threads = sum(_concurrency(e) for e in self._registry.entries()) + 8
         self._executor = ThreadPoolExecutor(min(64, threads), thread_name_prefix="mlserve-model")
         self.observers: list[CoreObserver] = []  # e.g. the server's Prometheus metrics
+        self._shadows = ShadowTraffic(self._shadow_call, self.observers)
+        self._reloading = asyncio.Lock()
 
     async def start(self) -> None:
         """Size the thread pools to the CPU budget, then load every startup model (failures
@@ -82,6 +87,7 @@ class InferenceCore:
         await self._registry.load_startup()
 
     async def close(self) -> None:
+        await self._shadows.close()
         for batcher in self._batchers.values():
             await batcher.close()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -109,6 +115,119 @@ class InferenceCore:
 
     async def load(self, entry: ModelEntry) -> None:
         await self._registry.load(entry)
+
+    # -- an operator's changes ---------------------------------------------------------------
+
+    def _named(self, name: str, version: str | None) -> list[ModelEntry]:
+        """One version (aliases allowed), or every version of `name`; 404 if unknown."""
+        if version is not None:
+            return [self._registry.resolve(name, version)]
+        return [self._registry.resolve(name, v) for v in self._registry.versions(name)]
+
+    async def load_model(self, name: str, version: str | None = None) -> list[ModelEntry]:
+        """Load a version the manifest names (every version without one), again if it failed
+        or was unloaded; `LoadFailed` says why one did not load."""
+        entries = self._named(name, version)
+        for entry in entries:
+            await self._registry.load(entry, again=True)
+        failed = [e for e in entries if e.status != "ready"]
+        if failed:
+            entry = failed[0]
+            raise LoadFailed(
+                f"model {entry.spec.name!r} version {entry.spec.version!r} failed to load: "
+                f"{entry.public_reason}"
+            )
+        return entries
+
+    async def unload_model(self, name: str, version: str | None = None) -> list[ModelEntry]:
+        """Refuse new requests to a version (every version without one), finish the ones it
+        holds, then free it."""
+        entries = self._named(name, version)
+        for entry in entries:
+            await self._registry.unload(entry, self._drain_s)
+            await self._close_batcher(entry)
+        return entries
+
+    async def reload(self, manifest: Manifest) -> dict[str, list[str]]:
+        """Apply a new manifest's models and routing without a restart (its `server` section
+        needs one). New and changed versions load beside the old ones and take over in one
+        step once ready; a changed version that fails to load leaves the old one serving;
+        removed and replaced versions finish their requests, then go."""
+        async with self._reloading:
+            manifest = manifest.model_copy(update={"server": self.manifest.server})
+            table = self._registry.plan(manifest)
+            current = set(self._registry.entries())
+            report: dict[str, list[str]] = {"loaded": [], "kept": [], "failed": [], "removed": []}
+            for name, versions in table.by_name.items():
+                for version, entry in list(versions.items()):
+                    if entry in current:
+                        continue
+                    before = self._current(name, version)
+                    if entry.spec.load == "startup" or (before and before.status == "ready"):
+                        await self._registry.load(entry)
+                    if entry.status == "failed" and before is not None and before.runtime:
+                        before.replacement_error = entry.reason
+                        versions[version] = before  # the old one keeps serving
+                        report["kept"].append(entry.spec.key)
+                        log.error(
+                            "reload: model %s keeps its previous files: %s",
+                            entry.spec.key,
+                            entry.reason,
+                            extra={"event": "reload_kept", "model": name, "version": version},
+                        )
+                    elif entry.status == "failed":
+                        report["failed"].append(entry.spec.key)
+                    else:
+                        report["loaded"].append(entry.spec.key)
+            self._registry.swap(table)
+            self.manifest = manifest
+            kept = set(table.entries())
+            retired = [e for e in current if e not in kept]
+            report["removed"] = sorted({e.spec.key for e in retired} - set(report["loaded"]))
+            await asyncio.gather(*(self._retire(e) for e in retired))
+            log.info(
+                "reloaded %s: %s",
+                manifest.source,
+                ", ".join(f"{k} {len(v)}" for k, v in report.items()),
+                extra={"event": "reloaded", **report},
+            )
+            return report
+
+    def _current(self, name: str, version: str) -> ModelEntry | None:
+        try:
+            return self._registry.resolve(name, version)
+        except MlserveError:
+            return None
+
+    async def _retire(self, entry: ModelEntry) -> None:
+        if not await entry.drain(self._drain_s):
+            log.warning("model %s retired with requests still running", entry.spec.key)
+        await self._close_batcher(entry)
+        self._registry.release(entry)
+
+    async def _close_batcher(self, entry: ModelEntry) -> None:
+        batcher = self._batchers.pop(entry, None)
+        if batcher is not None:
+            await batcher.close()
+
+    @property
+    def _drain_s(self) -> float:
+        return self.manifest.server.request_timeout_s
+
+    def repository_index(self, *, ready_only: bool = False) -> list[dict[str, Any]]:
+        """Every version the manifest names, in the model-repository extension's form."""
+        index = []
+        for entry in self._registry.entries():
+            if ready_only and entry.status != "ready":
+                continue
+            row = {
+                "name": entry.spec.name,
+                "version": entry.spec.version,
+                "state": REPOSITORY_STATES[entry.status],
+                "reason": entry.replacement_error or entry.public_reason or "",
+            }
+            index.append(row)
+        return index
 
     def watch_states(self, listener: Callable[[ModelEntry], None]) -> None:
         """Call `listener` now for every entry, then on every load-state change."""
@@ -143,15 +262,16 @@ class InferenceCore:
     ) -> Answer:
         """The model's answer to a JSON payload, as arrays."""
         entry = self._registry.resolve(model, version, KIND_OF_OPERATION[operation])
-        note_model(entry.spec.name, entry.spec.version, 0)
-        runtime = await self._registry.ensure_ready(entry)
-        info = runtime.describe()
-        check_kind(entry.spec.name, info, KIND_OF_OPERATION[operation])
-        if operation == "predict_image" or _rows_in(payload) >= OFF_LOOP_ROWS:
-            batch, single = await off_loop(self._decode, operation, payload, entry, info)
-        else:
-            batch, single = self._decode(operation, payload, entry, info)
-        return await self._answer(entry, batch, single, operation, is_gone)
+        with entry.hold():  # no unload or reload frees it before this request is answered
+            note_model(entry.spec.name, entry.spec.version, 0)
+            runtime = await self._registry.ensure_ready(entry)
+            info = runtime.describe()
+            check_kind(entry.spec.name, info, KIND_OF_OPERATION[operation])
+            if operation == "predict_image" or _rows_in(payload) >= OFF_LOOP_ROWS:
+                batch, single = await off_loop(self._decode, operation, payload, entry, info)
+            else:
+                batch, single = self._decode(operation, payload, entry, info)
+            return await self._answer(entry, batch, single, operation, is_gone)
 
     async def predict_decoded(
         self,
@@ -163,6 +283,15 @@ class InferenceCore:
         of rows for tabular models, texts for text models, one encoded image (bytes, or base64
         text) for image models.
         `entry` comes from `ready_model`. The same checks as for JSON payloads apply."""
+        with entry.hold():
+            return await self._predict_decoded(entry, inputs, is_gone)
+
+    async def _predict_decoded(
+        self,
+        entry: ModelEntry,
+        inputs: np.ndarray | list[str] | bytes | str,
+        is_gone: IsGone | None,
+    ) -> Answer:
         info = entry.info
         note_model(entry.spec.name, entry.spec.version, 0)
         operation: Operation = {
@@ -200,6 +329,11 @@ class InferenceCore:
         note_model(name, version, len(batch))
         result = await self._submit(entry, batch, is_gone)
         check_finite(entry, result)
+        routing = self._registry.routing(name)
+        if routing is not None and routing.shadow is not None:
+            shadow = routing.shadow
+            if routing.aliases.get(shadow.version, shadow.version) != version:
+                self._shadows.offer(name, shadow, batch, result)
         texts = batch if operation == "classify" and isinstance(batch, list) else None
         return Answer(entry, result, single, texts)
 
@@ -240,8 +374,14 @@ class InferenceCore:
                 request_id=request_id,
             ) from None
 
+    async def _shadow_call(self, name: str, version: str, batch: Batch) -> BatchPrediction:
+        entry = self._registry.resolve(name, version)
+        with entry.hold():
+            await self._registry.ensure_ready(entry)
+            return await self._submit(entry, batch, None)
+
     def _batcher(self, entry: ModelEntry) -> AdaptiveBatcher:
-        batcher = self._batchers.get(entry.spec.key)
+        batcher = self._batchers.get(entry)
         if batcher is None:
             assert entry.runtime is not None
             runtime_predict = entry.runtime.predict
@@ -275,7 +415,7 @@ class InferenceCore:
                 on_batch=model_call,
                 on_depth=queue_depth,
             )
-            self._batchers[entry.spec.key] = batcher
+            self._batchers[entry] = batcher
         return batcher
 
     def info(self, name: str | None = None) -> dict[str, Any]:
@@ -294,12 +434,37 @@ class InferenceCore:
                 "native_threads": self._registry.native_threads,
             },
             "models": [describe_entry(e) for e in entries],
+            "routing": {
+                model: self._describe_routing(model)
+                for model in sorted({e.spec.name for e in entries})
+                if self._registry.routing(model) is not None
+            },
         }
+
+    def _describe_routing(self, name: str) -> dict[str, Any]:
+        routing = self._registry.routing(name)
+        assert routing is not None
+        out: dict[str, Any] = {"aliases": routing.aliases, "traffic": routing.traffic}
+        if routing.shadow is not None:
+            stats = self._shadows.stats.get(name)
+            measured = stats.describe() if stats is not None else {}
+            out["shadow"] = {**routing.shadow.model_dump(), **measured}
+        return out
 
     def readiness(self, *, full: bool = True) -> dict[str, Any]:
         """Whether every startup model is loaded, and each version's state; `full=False`
         hides folders and digests from failure reasons (for callers without a key)."""
         return {"ready": self._registry.ready, "models": self._registry.states(full=full)}
+
+
+# Our load states as the model-repository extension (Triton) names them.
+REPOSITORY_STATES = {
+    "not_loaded": "UNAVAILABLE",
+    "loading": "LOADING",
+    "ready": "READY",
+    "failed": "UNAVAILABLE",
+    "unloaded": "UNAVAILABLE",
+}
 
 
 def _concurrency(entry: ModelEntry) -> int:

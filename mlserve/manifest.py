@@ -88,9 +88,15 @@ class CorsSpec(_Strict):
         "content-type",
         "x-api-key",
         "x-request-id",
+        "x-routing-key",
         "inference-header-content-length",
     ]
-    expose_headers: list[str] = ["x-request-id", "retry-after", "inference-header-content-length"]
+    expose_headers: list[str] = [
+        "x-request-id",
+        "x-model-version",
+        "retry-after",
+        "inference-header-content-length",
+    ]
     allow_credentials: bool = False
     max_age: Annotated[int, Field(ge=0)] = 600
 
@@ -103,6 +109,8 @@ class ServerSpec(_Strict):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     log_format: Literal["text", "json"] = "text"
     api_key_env: str | None = None
+    # The admin routes' key (repository API, reload); without one they answer on loopback only
+    admin_key_env: str | None = None
     queue_limit: Annotated[int, Field(ge=1)] = 1024
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     shutdown_grace_s: Annotated[float, Field(ge=0)] = 30.0
@@ -112,6 +120,7 @@ class ServerSpec(_Strict):
     keep_alive_s: Annotated[float, Field(gt=0)] = 5.0
     max_connections: Annotated[int, Field(ge=1)] = 2048
     console: bool = True  # the live console at `/`
+    watch: bool = False  # reload when the manifest or a model file changes
     # CPUs to size thread pools for: auto = what the process may use (affinity, cgroup quota)
     cpus: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"
     limits: LimitsSpec = LimitsSpec()
@@ -184,10 +193,39 @@ class ModelSpec(_Strict):
         return f"{self.name}:{self.version}"
 
 
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+
+
+class ShadowSpec(_Strict):
+    """A copy of a share of the traffic goes to another version; its answer is only compared."""
+
+    version: Name
+    percent: Annotated[float, Field(gt=0, le=100)] = 100.0
+    # Regressors: answers within this distance agree (classifiers: the same label).
+    tolerance: Annotated[float, Field(ge=0)] = 1e-6
+    # Copies waiting for the shadow; more are dropped (and counted), never waited for.
+    queue_limit: Annotated[int, Field(ge=1, le=100_000)] = 256
+
+
+class RoutingSpec(_Strict):
+    """Per model name: aliases of versions, a traffic split, a shadow."""
+
+    aliases: dict[Name, Name] = {}
+    # version (or alias) -> percent of the requests that name no version; they sum to 100
+    traffic: dict[Name, Annotated[float, Field(ge=0, le=100)]] = {}
+    shadow: ShadowSpec | None = None
+
+
 class Manifest(_Strict):
     server: ServerSpec = ServerSpec()
     models: Annotated[list[ModelSpec], Field(min_length=1)]
+    routing: dict[Annotated[str, Field(pattern=NAME_PATTERN)], RoutingSpec] = {}
     source: Path = Path("models.yaml")
+
+    def version_of(self, name: str, version: str) -> str:
+        """A version's own name: an alias replaced by the version it stands for."""
+        routing = self.routing.get(name)
+        return routing.aliases.get(version, version) if routing else version
 
 
 def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
@@ -254,6 +292,7 @@ def _check_consistency(manifest: Manifest, raw: Any, root: Any, check_files: boo
                 f"model file not found: {model.path}"
             )
     names = {m.name for m in manifest.models}
+    _check_routing(manifest, root)
     default_model = manifest.server.default_model
     if default_model is not None and default_model not in names:
         raise ManifestError(
@@ -261,6 +300,43 @@ def _check_consistency(manifest: Manifest, raw: Any, root: Any, check_files: boo
             f"default_model {default_model!r} is not a model in this manifest "
             f"(models: {', '.join(sorted(names))})"
         )
+
+
+def _check_routing(manifest: Manifest, root: Any) -> None:
+    """Every alias, split and shadow names a version the manifest declares."""
+    versions: dict[str, set[str]] = {}
+    for model in manifest.models:
+        versions.setdefault(model.name, set()).add(model.version)
+    for name, routing in manifest.routing.items():
+        problem = _routing_problem(manifest, name, routing, versions.get(name))
+        if problem is not None:
+            loc, message = problem
+            where = _where(manifest.source, None, None, "routing", name, *loc, root=root)
+            raise ManifestError(f"{where}: {message}")
+
+
+def _routing_problem(
+    manifest: Manifest, name: str, routing: RoutingSpec, known: set[str] | None
+) -> tuple[tuple[str, ...], str] | None:
+    """Where in `routing.NAME` the first problem is, and what it is."""
+    if known is None:
+        return (), f"{name!r} is not a model in this manifest"
+    listed = ", ".join(sorted(known))
+    for alias, target in routing.aliases.items():
+        if alias in known:
+            return ("aliases", alias), f"alias {alias!r} is also a version of {name!r}"
+        if target not in known:
+            return ("aliases", alias), f"no version {target!r} (versions: {listed})"
+    for version in routing.traffic:
+        if manifest.version_of(name, version) not in known:
+            return ("traffic", version), f"no version {version!r} (versions: {listed})"
+    total = sum(routing.traffic.values())
+    if routing.traffic and abs(total - 100) > 1e-9:
+        return ("traffic",), f"the percentages add up to {total:g}, not 100"
+    shadow = routing.shadow
+    if shadow is not None and manifest.version_of(name, shadow.version) not in known:
+        return ("shadow", "version"), f"no version {shadow.version!r} (versions: {listed})"
+    return None
 
 
 def _explain(path: Path, raw: dict[str, Any], root: Any, exc: ValidationError) -> str:

@@ -1,31 +1,42 @@
 """Which model versions exist, which one is the default, and whether each is loaded.
 
-Each (name, version) has one entry with a status: not_loaded -> loading -> ready | failed.
-Loads are single-flight: however many requests arrive together, the file is read once. A model
-that fails to load is marked failed with its reason and never takes the others down.
+Each (name, version) has one entry with a status: not_loaded -> loading -> ready | failed,
+and ready -> unloaded when an operator unloads it. Loads are single-flight: however many
+requests arrive together, the file is read once. A model that fails to load is marked failed
+with its reason and never takes the others down.
+
+A request holds its entry from look-up to answer (`hold`), so that an entry being unloaded or
+replaced by a reload serves every request that found it before it goes (`drain`). A reload
+builds the new table of entries aside (`plan`) and puts it in place in one step (`swap`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import random
 import re
 import time
-from collections.abc import Callable
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from mlserve import cpus, integrity
+from mlserve.context import routing_key
 from mlserve.errors import ModelNotFound, ModelNotReady
-from mlserve.manifest import Manifest, ModelSpec
+from mlserve.manifest import Manifest, ModelSpec, RoutingSpec
 from mlserve.runtimes import missing_framework, resolve_runtime
 from mlserve.runtimes.base import Runtime, RuntimeInfo
 
 log = logging.getLogger("mlserve.registry")
 
-Status = Literal["not_loaded", "loading", "ready", "failed"]
+Status = Literal["not_loaded", "loading", "ready", "failed", "unloaded"]
 LOADING_RETRY_AFTER_S = 5
+UNLOADED = "unloaded"
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/:'\"]+/)+([^\s/:'\"]+)")
 _DIGEST = re.compile(r"\b[0-9a-fA-F]{64}\b")
 
@@ -35,7 +46,16 @@ def redact(text: str) -> str:
     return _DIGEST.sub("<sha256>", _ABSOLUTE_PATH.sub(r"\1", text))
 
 
-@dataclass
+def fingerprint(path: Path) -> tuple[Any, ...]:
+    """What tells that a model file (or any file in a model folder) changed in place."""
+    try:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    except OSError:
+        return ()
+
+
+@dataclass(eq=False)  # compared and hashed by identity: a reload may hold two of one version
 class ModelEntry:
     """One model version and its load state."""
 
@@ -45,6 +65,12 @@ class ModelEntry:
     reason: str | None = None
     load_seconds: float | None = None
     runtime: Runtime | None = None
+    # The files as they were when loaded: a reload loads the version again if they changed.
+    loaded_files: tuple[Any, ...] = ()
+    # Why a reload could not replace this version (it keeps serving meanwhile).
+    replacement_error: str | None = None
+    holders: int = 0  # requests between look-up and answer
+    _idle: asyncio.Event | None = field(default=None, repr=False)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     @property
@@ -73,7 +99,33 @@ class ModelEntry:
             "load": self.spec.load,
             "reason": self.reason if full else self.public_reason,
             "load_seconds": self.load_seconds,
+            **({"replacement_error": self._error(full)} if self.replacement_error else {}),
         }
+
+    def _error(self, full: bool) -> str | None:
+        error = self.replacement_error
+        return error if full or error is None else redact(error)
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Keep this version loaded while a request uses it."""
+        self.holders += 1
+        try:
+            yield
+        finally:
+            self.holders -= 1
+            if self.holders == 0 and self._idle is not None:
+                self._idle.set()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no request holds this version (at most `timeout` seconds)."""
+        while self.holders:
+            self._idle = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout)
+            except TimeoutError:
+                return False
+        return True
 
 
 class ModelRegistry:
@@ -86,22 +138,49 @@ class ModelRegistry:
         self.budget = cpus.detect(manifest.server.cpus)
         self.native_threads: int | None = None  # BLAS/OpenMP threads, as last sized
         self._new_runtime = runtime_factory or local_runtime
-        self._by_name: dict[str, dict[str, ModelEntry]] = {}
-        self._default_version: dict[str, str] = {}
+        self.listeners: list[Callable[[ModelEntry], None]] = []  # told of every state change
+        self.swap(self.plan(manifest))
+
+    def plan(self, manifest: Manifest) -> Table:
+        """The table of entries for `manifest`: this registry's entry where a version is
+        unchanged (same spec but for `default`, same files), a new entry elsewhere."""
+        current = getattr(self, "_by_name", {})
+        by_name: dict[str, dict[str, ModelEntry]] = {}
+        default_version: dict[str, str] = {}
         for spec in manifest.models:
-            self._by_name.setdefault(spec.name, {})
-        for name, versions in self._by_name.items():
+            by_name.setdefault(spec.name, {})
+        for name, versions in by_name.items():
             specs = [s for s in manifest.models if s.name == name]
             # An explicit `default: true` wins; otherwise the last listed (newest) version.
             default = next((s for s in specs if s.default), specs[-1])
-            self._default_version[name] = default.version
+            default_version[name] = default.version
             for spec in specs:
-                versions[spec.version] = ModelEntry(spec, is_default=spec is default)
-        self.default_model = manifest.server.default_model or manifest.models[0].name
-        self.listeners: list[Callable[[ModelEntry], None]] = []  # told of every state change
+                old = current.get(name, {}).get(spec.version)
+                versions[spec.version] = old if _unchanged(old, spec) else ModelEntry(spec, False)
+        return Table(
+            by_name,
+            default_version,
+            manifest.server.default_model or manifest.models[0].name,
+            dict(manifest.routing),
+        )
+
+    def swap(self, table: Table) -> None:
+        """Put `table` in place, in one step (no await: a request sees the old or the new)."""
+        self.manifest_routing = table.routing
+        self._by_name = table.by_name
+        self._default_version = table.default_version
+        self.default_model = table.default_model
+        for name, versions in table.by_name.items():
+            for version, entry in versions.items():
+                entry.is_default = version == table.default_version[name]
+                if entry.spec.default != entry.is_default:  # keep the spec saying the same
+                    entry.spec = entry.spec.model_copy(update={"default": entry.is_default})
 
     def entries(self) -> list[ModelEntry]:
         return [e for versions in self._by_name.values() for e in versions.values()]
+
+    def routing(self, name: str) -> RoutingSpec | None:
+        return self.manifest_routing.get(name)
 
     def resolve(
         self, name: str | None = None, version: str | None = None, kind: str | None = None
@@ -118,13 +197,33 @@ class ModelRegistry:
             raise ModelNotFound(
                 f"unknown model {name!r}; available: {', '.join(sorted(self._by_name))}"
             )
-        version = version or self._default_version[name]
+        routing = self.manifest_routing.get(name)
+        if version is None:
+            version = self._split(routing) if routing and routing.traffic else None
+            version = version or self._default_version[name]
+        elif routing is not None:
+            version = routing.aliases.get(version, version)
         entry = versions.get(version)
         if entry is None:
             raise ModelNotFound(
                 f"model {name!r} has no version {version!r}; available: {', '.join(versions)}"
             )
         return entry
+
+    @staticmethod
+    def _split(routing: RoutingSpec) -> str:
+        """A version drawn by the traffic weights; the same routing key, the same version."""
+        key = routing_key()
+        # a traffic split, not a secret: random is fine
+        point = random.random() * 100 if key is None else zlib.crc32(key.encode()) % 10_000 / 100
+        chosen = ""
+        for version, percent in routing.traffic.items():
+            if percent > 0:
+                chosen = version
+                point -= percent
+                if point < 0:
+                    break
+        return routing.aliases.get(chosen, chosen)
 
     def _default_of_kind(self, kind: str) -> str:
         candidates = [self.default_model, *self._by_name]
@@ -141,6 +240,12 @@ class ModelRegistry:
         """Return the loaded runtime, loading a lazy model once on first use."""
         if entry.status == "ready" and entry.runtime is not None:
             return entry.runtime
+        if entry.status == "unloaded":
+            raise ModelNotReady(
+                f"model {entry.spec.name!r} version {entry.spec.version!r} is unloaded; "
+                "an operator can load it again through the repository API",
+                reason=UNLOADED,
+            )
         if entry.status == "failed":
             # No Retry-After: nothing retries a failed load, so a retry would fail the same way.
             raise ModelNotReady(
@@ -155,12 +260,18 @@ class ModelRegistry:
         await self.load(entry)
         return await self.ensure_ready(entry)
 
-    async def load(self, entry: ModelEntry) -> None:
+    async def load(self, entry: ModelEntry, *, again: bool = False) -> None:
+        """Load `entry` once; `again` also retries a failed or unloaded one (an operator's
+        explicit load)."""
         async with entry._lock:
-            if entry.status in ("ready", "failed"):
+            if again and entry.status in ("failed", "unloaded"):
+                entry.reason = None
+                self._set(entry, "not_loaded")
+            if entry.status in ("ready", "failed", "unloaded"):
                 return
             self._set(entry, "loading")
             started = time.monotonic()
+            files = fingerprint(entry.spec.path)  # before reading: a change while loading shows
             try:
                 runtime = await asyncio.to_thread(self._load_runtime, entry.spec)
             except Exception as exc:  # any load error marks this model failed, not the server
@@ -181,6 +292,8 @@ class ModelRegistry:
                 )
                 return
             entry.runtime = runtime
+            entry.loaded_files = files
+            entry.replacement_error = None
             entry.load_seconds = round(time.monotonic() - started, 4)
             self._set(entry, "ready")
             # A loaded model is hundreds of thousands of long-lived objects; freezing them
@@ -215,20 +328,41 @@ class ModelRegistry:
         for listener in self.listeners:
             listener(entry)
 
+    async def unload(self, entry: ModelEntry, drain_s: float) -> None:
+        """Refuse new requests to `entry` (503, reason "unloaded"), let the ones that hold it
+        finish (at most `drain_s`), then free the model."""
+        async with entry._lock:
+            if entry.status == "unloaded":
+                return
+            entry.reason = UNLOADED
+            self._set(entry, "unloaded")
+            if not await entry.drain(drain_s):
+                log.warning("model %s unloaded with requests still running", entry.spec.key)
+            self.release(entry, "unloaded")
+
+    def release(self, entry: ModelEntry, status: Status = "not_loaded") -> None:
+        """Drop the entry's model (its last requests are done or given up)."""
+        if entry.runtime is None:
+            return
+        entry.runtime = None
+        if entry.status != status:
+            self._set(entry, status)
+        # Loads freeze the heap for the GC (see `load`); a model dropped from a frozen heap
+        # would never be collected.
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        log.info(
+            "model %s unloaded",
+            entry.spec.key,
+            extra={"model": entry.spec.name, "version": entry.spec.version, "event": "unloaded"},
+        )
+
     def unload_all(self) -> None:
         for entry in self.entries():
             if entry.runtime is not None:
                 entry.runtime = None
                 self._set(entry, "not_loaded")
-                log.info(
-                    "model %s unloaded",
-                    entry.spec.key,
-                    extra={
-                        "model": entry.spec.name,
-                        "version": entry.spec.version,
-                        "event": "unloaded",
-                    },
-                )
 
     def _load_runtime(self, spec: ModelSpec) -> Runtime:
         threads = self.budget.threads_for(spec.threads)
@@ -247,10 +381,35 @@ class ModelRegistry:
 
     @property
     def ready(self) -> bool:
-        return all(e.status == "ready" for e in self.entries() if e.spec.load == "startup")
+        return all(
+            e.status in ("ready", "unloaded") for e in self.entries() if e.spec.load == "startup"
+        )
 
     def states(self, *, full: bool = True) -> list[dict[str, Any]]:
         return [e.state(full=full) for e in self.entries()]
+
+
+@dataclass(frozen=True)
+class Table:
+    """Every version of every model, and how requests choose among them."""
+
+    by_name: dict[str, dict[str, ModelEntry]]
+    default_version: dict[str, str]
+    default_model: str
+    routing: dict[str, RoutingSpec]
+
+    def entries(self) -> list[ModelEntry]:
+        return [e for versions in self.by_name.values() for e in versions.values()]
+
+
+def _unchanged(old: ModelEntry | None, spec: ModelSpec) -> bool:
+    """Whether `old` can go on serving `spec`: the same options (being the default aside), a
+    successful load or none yet, and the same files as when it loaded."""
+    if old is None or old.status == "failed":
+        return False
+    if old.spec.model_copy(update={"default": spec.default}) != spec:
+        return False
+    return old.runtime is None or old.loaded_files == fingerprint(spec.path)
 
 
 def local_runtime(spec: ModelSpec) -> Runtime:

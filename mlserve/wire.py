@@ -37,18 +37,28 @@ V2 = "/v2"
 V2_LIVE = V2 + "/health/live"
 V2_READY = V2 + "/health/ready"
 V2_INFER = "/infer"  # after V2 + MODEL_PREFIX or V2 + MODEL_VERSION_PREFIX
+# The model-repository extension (admin key)
+V2_REPOSITORY_INDEX = V2 + "/repository/index"
+V2_REPOSITORY_LOAD = V2 + "/repository/models/{name}/load"
+V2_REPOSITORY_UNLOAD = V2 + "/repository/models/{name}/unload"
+RELOAD = "/admin/reload"  # read the manifest again and apply what changed (admin key)
+ADMIN_ROUTES = (V2_REPOSITORY_INDEX, V2_REPOSITORY_LOAD, V2_REPOSITORY_UNLOAD, RELOAD)
 
 REQUEST_ID_HEADER = "x-request-id"
 API_KEY_HEADER = "x-api-key"
+MODEL_VERSION_HEADER = "x-model-version"  # which version answered
+ROUTING_KEY_HEADER = "x-routing-key"  # the same key reaches the same version of a split
 V2_HEADER_LENGTH = "inference-header-content-length"
 
 ENV_PREFIX = "MLSERVE_"  # MLSERVE_<SERVER OPTION>, nested with "__": MLSERVE_LIMITS__MAX_TEXTS
 ENV_NESTED = "__"
 ENV_URL = "MLSERVE_URL"
 ENV_API_KEY = "MLSERVE_API_KEY"
+ENV_ADMIN_KEY = "MLSERVE_ADMIN_KEY"  # the CLI's admin key (load, unload, reload)
 ENV_MANIFEST = "MLSERVE_MANIFEST"
 ENV_SERVE_MANIFEST = "MLSERVE_SERVE_MANIFEST"  # set by `serve` for its worker processes
 ENV_SERVE_OVERRIDES = "MLSERVE_SERVE_OVERRIDES"  # the command line's server options, as JSON
+ENV_SUPERVISOR_PID = "MLSERVE_SUPERVISOR_PID"  # set by `serve --workers N` for its workers
 ENV_SIZED_THREADS = "MLSERVE_SIZED_THREADS"  # marks OMP_NUM_THREADS & co as set by mlserve
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -69,6 +79,7 @@ SERVER_ENV_VARIABLES = (
     "MLSERVE_LOG_LEVEL",
     "MLSERVE_LOG_FORMAT",
     "MLSERVE_API_KEY_ENV",
+    "MLSERVE_ADMIN_KEY_ENV",
     "MLSERVE_QUEUE_LIMIT",
     "MLSERVE_REQUEST_TIMEOUT_S",
     "MLSERVE_SHUTDOWN_GRACE_S",
@@ -77,6 +88,7 @@ SERVER_ENV_VARIABLES = (
     "MLSERVE_KEEP_ALIVE_S",
     "MLSERVE_MAX_CONNECTIONS",
     "MLSERVE_CONSOLE",
+    "MLSERVE_WATCH",
     "MLSERVE_CPUS",
     "MLSERVE_LIMITS__MAX_BODY_BYTES",
     "MLSERVE_LIMITS__MAX_BATCH_ROWS",

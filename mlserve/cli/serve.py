@@ -34,6 +34,20 @@ def serve(
         str | None,
         typer.Option(help="Require an API key; the keys (comma-separated) are in this variable."),
     ] = None,
+    admin_key_env: Annotated[
+        str | None,
+        typer.Option(
+            help="The admin routes (load, unload, reload) need a key from this variable; "
+            "without one they answer on a loopback bind only."
+        ),
+    ] = None,
+    watch: Annotated[
+        bool | None,
+        typer.Option(
+            "--watch/--no-watch",
+            help="Reload when the manifest or a model file changes [manifest, else off].",
+        ),
+    ] = None,
     backend: Annotated[
         Literal["uvicorn", "ray"],
         typer.Option(help="uvicorn: this machine; ray: Ray Serve replicas (mlserve[ray])."),
@@ -91,6 +105,8 @@ def serve(
         log_level=log_level,
         log_format=log_format,
         api_key_env=api_key_env,
+        admin_key_env=admin_key_env,
+        watch=watch,
         shutdown_grace_s=grace_period,
         header_timeout_s=header_timeout,
         body_timeout_s=body_timeout,
@@ -106,6 +122,7 @@ def serve(
     from mlserve.server.run import serve as run_server
 
     keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names
+    keys_from_env(spec.server.admin_key_env)
     if spec.server.log_format == "text":
         base = f"http://{spec.server.host}:{spec.server.port}"
         console_url = f"console {base}{wire.CONSOLE}  " if spec.server.console else ""

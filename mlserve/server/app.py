@@ -16,11 +16,13 @@ from mlserve.inference import InferenceCore
 from mlserve.manifest import Manifest, ModelSpec
 from mlserve.runtimes.base import Runtime
 from mlserve.server import console, docs, errors
+from mlserve.server.admin import AdminGuard, admin_router, is_admin_path, is_loopback
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
 from mlserve.server.fastpath import PredictionFastPath, prediction_routes
 from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics, metrics_router
 from mlserve.server.middleware import RequestContext
+from mlserve.server.reloading import reloading
 from mlserve.server.routes import prediction_router, status_router
 from mlserve.server.v2 import v2_router
 
@@ -41,6 +43,8 @@ def create_app(
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded."""
     api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
+    admin_keys = keys_from_env(manifest.server.admin_key_env)
+    admin_on = bool(admin_keys) or is_loopback(manifest.server.host)
     metrics = Metrics()
     live = LiveStats() if manifest.server.console else None
 
@@ -58,9 +62,16 @@ def create_app(
             len(manifest.models),
             manifest.source,
         )
+        if not admin_on:
+            log.warning(
+                "admin routes (repository API, reload) are off: the server listens on %s and "
+                "no admin key is set (server.admin_key_env)",
+                manifest.server.host,
+            )
         loading = asyncio.create_task(core.start())
         try:
-            yield
+            async with reloading(core, watch=manifest.server.watch):
+                yield
         finally:
             loading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -83,6 +94,7 @@ def create_app(
     v2 = v2_router()
     app.include_router(v2)
     app.include_router(metrics_router(metrics))
+    app.include_router(admin_router())
     errors.install(app)
     docs.install(app, manifest, secured=bool(api_keys))
     if live is not None:
@@ -91,7 +103,9 @@ def create_app(
         served_fast = prediction_routes([*predictions.routes, *v2.routes])
         app.add_middleware(PredictionFastPath, routes=served_fast)
     if api_keys:
-        app.add_middleware(ApiKeyGuard, keys=api_keys)
+        skip = is_admin_path if admin_keys else (lambda path: False)
+        app.add_middleware(ApiKeyGuard, keys=api_keys, skip=skip)
+    app.add_middleware(AdminGuard, keys=admin_keys, enabled=admin_on)
     cors = manifest.server.cors
     if cors.allow_origins:  # outside the key check: a preflight carries no key
         app.add_middleware(

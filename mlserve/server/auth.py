@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -51,12 +52,21 @@ def has_valid_key(scope: Scope, keys: list[bytes]) -> bool:
 
 
 class ApiKeyGuard:
-    def __init__(self, app: ASGIApp, keys: list[str]) -> None:
+    def __init__(
+        self, app: ASGIApp, keys: list[str], skip: Callable[[str], bool] = lambda path: False
+    ) -> None:
+        """`skip`: paths another guard checks (the admin routes, when an admin key is set)."""
         self.app = app
         self.keys = [k.encode() for k in keys]
+        self.skip = skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_open(scope["path"]) or has_valid_key(scope, self.keys):
+        if (
+            scope["type"] != "http"
+            or _is_open(scope["path"])
+            or self.skip(scope["path"])
+            or has_valid_key(scope, self.keys)
+        ):
             await self.app(scope, receive, send)
             return
         await send(

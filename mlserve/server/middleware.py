@@ -37,6 +37,7 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         info = RequestInfo(_header(scope, b"x-request-id") or _new_request_id())
+        info.headers = scope["headers"]
         token = current.set(info)
         started = time.perf_counter()
         status = 500
@@ -52,6 +53,8 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_id)
+            for callback in info.after_response:  # e.g. a shadow's copy of this request
+                callback()
         finally:
             seconds = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", None) or "unmatched"

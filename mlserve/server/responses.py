@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import JSONResponse, Response
 
+from mlserve import wire
 from mlserve.answers import Answer
 from mlserve.inference import OFF_LOOP_ROWS
 from mlserve.offload import off_loop
@@ -22,10 +23,12 @@ class FastJSONResponse(JSONResponse):
 async def answer_response(answer: Answer) -> Response:
     """The answer as JSON. A big one (100,000 rows: about 0.3 s of building and encoding) is
     built in a worker thread, so that the event loop keeps answering probes meanwhile."""
+    # Which version answered: a split or an alias may have chosen it.
+    headers = {wire.MODEL_VERSION_HEADER: answer.entry.spec.version}
     if len(answer.result) < OFF_LOOP_ROWS:
-        return FastJSONResponse(answer.body())
+        return FastJSONResponse(answer.body(), headers=headers)
     content = await off_loop(_encode, answer)
-    return Response(content, media_type="application/json")
+    return Response(content, media_type="application/json", headers=headers)
 
 
 def _encode(answer: Answer) -> bytes:

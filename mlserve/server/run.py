@@ -6,12 +6,14 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from mlserve import wire
 from mlserve.logging import log_config
@@ -26,7 +28,10 @@ APP = "mlserve.server.run:app_from_env"
 PROTOCOL = "mlserve.server.protocol:GuardedHttpProtocol"
 # The command line's server options that each worker process must see too.
 WORKER_OVERRIDES = (
+    "host",  # the admin routes are on without a key only on a loopback bind
     "api_key_env",
+    "admin_key_env",
+    "watch",
     "shutdown_grace_s",
     "header_timeout_s",
     "body_timeout_s",
@@ -77,10 +82,22 @@ def serve(manifest_path: str, manifest: Manifest) -> None:
         "http": PROTOCOL,
     }
     if spec.workers > 1:
+        os.environ[wire.ENV_SUPERVISOR_PID] = str(os.getpid())
         with _shared_metrics_dir():
-            uvicorn.run(APP, workers=spec.workers, **options)
+            config = uvicorn.Config(APP, workers=spec.workers, **options)
+            ReloadingSupervisor(config, sockets=[config.bind_socket()]).run()
         return
     GracefulServer(uvicorn.Config(APP, **options)).run()
+
+
+class ReloadingSupervisor(Multiprocess):
+    """uvicorn's supervisor, but SIGHUP is a live reload in every worker (passed on to them)
+    instead of new worker processes that would load every model again."""
+
+    def handle_hup(self) -> None:
+        for process in self.processes:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)
 
 
 @contextlib.contextmanager

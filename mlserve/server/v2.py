@@ -179,13 +179,14 @@ def infer_response(
     }
     if request.id is not None:
         body["id"] = request.id
+    version = {wire.MODEL_VERSION_HEADER: entry.spec.version}
     if not blobs:
-        return FastJSONResponse(body)
+        return FastJSONResponse(body, headers=version)
     header = orjson.dumps(body)
     return Response(
         b"".join([header, *blobs]),
         media_type="application/octet-stream",
-        headers={HEADER: str(len(header))},
+        headers={HEADER: str(len(header)), **version},
     )
 
 

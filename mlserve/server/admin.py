@@ -1,0 +1,168 @@
+"""An operator's routes: the model-repository extension of the Open Inference Protocol (as
+Triton and MLServer serve it) and a manifest reload.
+
+They load only what the manifest names: a request that carries model files or a config is
+refused, since accepting uploaded files would be remote code execution through pickle.
+They need the admin key (`server.admin_key_env`); with none configured they answer only on a
+loopback bind, and are off (404) on any other.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mlserve import wire
+from mlserve.errors import InputError, SchemaViolation
+from mlserve.server.auth import has_valid_key
+from mlserve.server.body import read_bytes
+from mlserve.server.reloading import reload_manifest, tell_other_workers
+from mlserve.server.responses import FastJSONResponse
+from mlserve.server.routes import core_of
+
+log = logging.getLogger("mlserve.server")
+
+ADMIN_PATHS = tuple(route.split("{")[0] for route in wire.ADMIN_ROUTES)
+
+
+def is_admin_path(path: str) -> bool:
+    return path.startswith(ADMIN_PATHS)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class AdminGuard:
+    """The admin routes need one of the admin keys; without any, they exist on a loopback
+    bind only (elsewhere they answer 404, as if they did not exist)."""
+
+    def __init__(self, app: ASGIApp, keys: list[str], enabled: bool) -> None:
+        self.app = app
+        self.keys = [k.encode() for k in keys]
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_admin_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if not self.enabled:
+            message = f"no route {scope['method']} {scope['path']}; see {wire.DOCS} for the API"
+            await _refuse(scope, send, 404, "not_found", message)
+        elif self.keys and not has_valid_key(scope, self.keys):
+            message = "missing or wrong admin key; send Authorization: Bearer <key>"
+            await _refuse(scope, send, 401, "unauthorized", message)
+        else:
+            await self.app(scope, receive, send)
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    v2 = scope["path"].startswith(wire.V2 + "/")
+    body = {"error": message} if v2 else {"error": code, "message": message}
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": orjson.dumps(body)})
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    ready: bool = False
+
+
+class LoadRequest(BaseModel):
+    """`parameters.version` picks one version; files and configs are refused."""
+
+    model_config = ConfigDict(extra="allow")
+    parameters: dict[str, Any] = {}
+
+
+ADMIN_BODY_LIMIT = 64 * 1024  # a few parameters; nothing here takes files
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    """The request's options; an empty body (what most clients send) takes the defaults."""
+    body = await read_bytes(request, ADMIN_BODY_LIMIT)
+    if not body.strip():
+        return model()
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"malformed JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InputError("expected a JSON object")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SchemaViolation(f"{where}: {first['msg']}") from None
+
+
+def _version(parameters: dict[str, Any]) -> str | None:
+    uploads = [k for k in parameters if k == "config" or k.startswith("file:")]
+    if uploads:
+        raise InputError(
+            f"parameter {uploads[0]!r} refused: this server loads only the models its "
+            "manifest names, never files or configs sent in a request"
+        )
+    version = parameters.get("version")
+    if version is not None and not isinstance(version, str | int):
+        raise InputError("parameters.version must be a string")
+    return None if version is None else str(version)
+
+
+async def repository_index(request: Request) -> Response:
+    body: IndexRequest = await _body(request, IndexRequest)
+    return FastJSONResponse(core_of(request).repository_index(ready_only=body.ready))
+
+
+async def load_model(request: Request, name: str) -> Response:
+    body: LoadRequest = await _body(request, LoadRequest)
+    await core_of(request).load_model(name, _version(body.parameters))
+    return FastJSONResponse({})
+
+
+async def unload_model(request: Request, name: str) -> Response:
+    body: LoadRequest = await _body(request, LoadRequest)
+    await core_of(request).unload_model(name, _version(body.parameters))
+    return FastJSONResponse({})
+
+
+async def reload(request: Request) -> Response:
+    """Read the manifest file again and apply what changed (in every worker)."""
+    report = await reload_manifest(core_of(request))
+    tell_other_workers()
+    return FastJSONResponse(report)
+
+
+def admin_router() -> APIRouter:
+    router = APIRouter(tags=["admin (admin key)"])
+    for path, handler, summary in (
+        (wire.V2_REPOSITORY_INDEX, repository_index, "every model version and its state"),
+        (wire.V2_REPOSITORY_LOAD, load_model, "load a version the manifest names"),
+        (wire.V2_REPOSITORY_UNLOAD, unload_model, "finish a version's requests, then free it"),
+        (wire.RELOAD, reload, "read the manifest again and apply what changed"),
+    ):
+        router.add_api_route(
+            path,
+            handler,
+            methods=["POST"],
+            summary=summary,
+            operation_id=handler.__name__,
+            response_class=FastJSONResponse,
+        )
+    return router

@@ -1,0 +1,102 @@
+"""Live manifest reload: on SIGHUP, on the admin route, and on file changes (`--watch`).
+
+Each server process applies a reload to its own inference core. With `--workers N` the
+supervisor passes SIGHUP on to every worker, and a worker asked over HTTP signals the
+supervisor, so every worker applies the same manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from mlserve import wire
+from mlserve.errors import ManifestError, MlserveError, ReloadRefused
+from mlserve.inference import InferenceCore
+from mlserve.manifest import Manifest, load_manifest
+
+log = logging.getLogger("mlserve.reload")
+WATCH_DEBOUNCE_MS = 300  # a file written in several steps is read once
+
+
+async def reload_manifest(core: InferenceCore) -> dict[str, list[str]]:
+    """The manifest at the core's source, validated whole, then applied; a broken one changes
+    nothing (ReloadRefused, with the message `validate` gives)."""
+    path = core.manifest.source
+    try:
+        manifest = await asyncio.to_thread(load_manifest, path)
+    except ManifestError as exc:
+        log.error("reload refused: %s", exc, extra={"event": "reload_refused"})
+        raise ReloadRefused(str(exc)) from None
+    return await core.reload(manifest)
+
+
+def tell_other_workers() -> None:
+    """Under `--workers N`, have the supervisor pass the reload on to every worker."""
+    supervisor = os.environ.get(wire.ENV_SUPERVISOR_PID)
+    if supervisor and int(supervisor) != os.getpid():
+        os.kill(int(supervisor), signal.SIGHUP)
+
+
+async def _reload_quietly(core: InferenceCore) -> None:
+    with contextlib.suppress(MlserveError):  # already logged by reload_manifest
+        await reload_manifest(core)
+
+
+@contextlib.asynccontextmanager
+async def reloading(core: InferenceCore, watch: bool) -> AsyncIterator[None]:
+    """Reload on SIGHUP, and on changes to the manifest or a model file when `watch`."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_hangup() -> None:
+        log.info("SIGHUP: reloading %s", core.manifest.source)
+        task = loop.create_task(_reload_quietly(core))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    with contextlib.suppress(NotImplementedError, ValueError):  # no signals off the main thread
+        loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    stop = asyncio.Event()
+    watcher = loop.create_task(_watch(core, stop)) if watch else None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(NotImplementedError, ValueError):
+            loop.remove_signal_handler(signal.SIGHUP)
+        stop.set()
+        for task in [*tasks, *([watcher] if watcher else [])]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def watched_files(manifest: Manifest) -> set[Path]:
+    """The manifest and every model file or folder it names."""
+    return {manifest.source.resolve(), *(m.path for m in manifest.models)}
+
+
+async def _watch(core: InferenceCore, stop: asyncio.Event) -> None:
+    from watchfiles import awatch  # comes with uvicorn[standard]
+
+    while not stop.is_set():
+        files = watched_files(core.manifest)
+        folders = {f if f.is_dir() else f.parent for f in files}
+        folders = {f for f in folders if f.exists()}
+
+        def relevant(_: object, changed: str, files: set[Path] = files) -> bool:
+            path = Path(changed)
+            return any(path == f or f in path.parents for f in files)
+
+        log.info("watching %d file(s) and folder(s) for changes", len(files))
+        async for _changes in awatch(
+            *folders, watch_filter=relevant, stop_event=stop, debounce=WATCH_DEBOUNCE_MS
+        ):
+            log.info("files changed: reloading %s", core.manifest.source)
+            await _reload_quietly(core)
+            break  # the manifest may name other files now: watch those

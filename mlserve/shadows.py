@@ -1,0 +1,159 @@
+"""Shadow traffic: a copy of a share of a model's requests goes to another version, whose
+answer is compared with the primary one and never returned.
+
+A copy is queued only once the primary response is sent, in a queue of its own per model name
+with one consumer, and dropped (counted) when that queue is full: a shadow that raises, hangs
+or is slow never changes, slows or fails a primary answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from mlserve.context import after_response
+from mlserve.manifest import ShadowSpec
+from mlserve.runtimes.base import Batch, BatchPrediction
+
+log = logging.getLogger("mlserve.shadow")
+
+Outcome = Literal["compared", "error", "dropped"]
+# Calls the shadow version of a model on a batch (the core: look-up, load, batcher, timeout).
+ShadowCall = Callable[[str, str, Batch], Awaitable[BatchPrediction]]
+
+
+class ShadowObserver(Protocol):
+    def shadow_call(
+        self, model: str, version: str, outcome: Outcome, rows: int, agreed: int, seconds: float
+    ) -> None: ...
+
+
+@dataclass
+class ShadowStats:
+    """What one model's shadow did since the server started."""
+
+    version: str
+    requests: int = 0
+    rows: int = 0
+    agreed_rows: int = 0
+    errors: int = 0
+    dropped: int = 0
+    seconds: float = 0.0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "requests": self.requests,
+            "agreement": round(self.agreed_rows / self.rows, 6) if self.rows else None,
+            "errors": self.errors,
+            "dropped": self.dropped,
+            "mean_latency_ms": round(1000 * self.seconds / self.requests, 3)
+            if self.requests
+            else None,
+        }
+
+
+@dataclass(frozen=True)
+class _Copy:
+    spec: ShadowSpec
+    batch: Batch
+    primary: BatchPrediction
+
+
+class ShadowTraffic:
+    def __init__(self, call: ShadowCall, observers: list[Any]) -> None:
+        self._call = call
+        self._observers = observers
+        self._queues: dict[str, asyncio.Queue[_Copy]] = {}
+        self._consumers: set[asyncio.Task[None]] = set()
+        self.stats: dict[str, ShadowStats] = {}
+
+    def offer(self, name: str, spec: ShadowSpec, batch: Batch, primary: BatchPrediction) -> None:
+        """Maybe send a copy of this request (its share is `spec.percent`) once the primary
+        response is sent."""
+        if spec.percent < 100 and random.random() * 100 >= spec.percent:
+            return
+        copy = _Copy(spec, batch, primary)
+        after_response(lambda: self._enqueue(name, copy))
+
+    def _enqueue(self, name: str, copy: _Copy) -> None:
+        queue = self._queues.get(name)
+        if queue is None or queue.maxsize != copy.spec.queue_limit:
+            queue = self._queues[name] = asyncio.Queue(copy.spec.queue_limit)
+            task = asyncio.get_running_loop().create_task(self._consume(name, queue))
+            self._consumers.add(task)
+            task.add_done_callback(self._consumers.discard)
+        stats = self._stats(name, copy.spec.version)
+        try:
+            queue.put_nowait(copy)
+        except asyncio.QueueFull:
+            stats.dropped += 1
+            self._observe(name, copy.spec.version, "dropped", 0, 0, 0.0)
+
+    async def _consume(self, name: str, queue: asyncio.Queue[_Copy]) -> None:
+        while True:
+            copy = await queue.get()
+            await self._run(name, copy)
+
+    async def _run(self, name: str, copy: _Copy) -> None:
+        stats = self._stats(name, copy.spec.version)
+        started = time.perf_counter()
+        try:
+            answer = await self._call(name, copy.spec.version, copy.batch)
+            agreed = agreeing_rows(copy.primary, answer, copy.spec.tolerance)
+        except Exception as exc:  # the shadow's failure is measured, never raised
+            stats.errors += 1
+            log.warning("shadow %s:%s failed: %s", name, copy.spec.version, exc)
+            self._observe(name, copy.spec.version, "error", 0, 0, time.perf_counter() - started)
+            return
+        seconds = time.perf_counter() - started
+        stats.requests += 1
+        stats.rows += len(copy.primary)
+        stats.agreed_rows += agreed
+        stats.seconds += seconds
+        self._observe(name, copy.spec.version, "compared", len(copy.primary), agreed, seconds)
+
+    def _stats(self, name: str, version: str) -> ShadowStats:
+        stats = self.stats.get(name)
+        if stats is None or stats.version != version:  # a reload moved the shadow
+            stats = self.stats[name] = ShadowStats(version)
+        return stats
+
+    def _observe(
+        self, name: str, version: str, outcome: Outcome, rows: int, agreed: int, seconds: float
+    ) -> None:
+        for observer in self._observers:
+            record = getattr(observer, "shadow_call", None)
+            if record is not None:
+                record(name, version, outcome, rows, agreed, seconds)
+
+    async def close(self) -> None:
+        self._queues.clear()
+        for task in list(self._consumers):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def agreeing_rows(primary: BatchPrediction, shadow: BatchPrediction, tolerance: float) -> int:
+    """Rows on which two answers agree: the same label, or regressions within `tolerance`."""
+    if len(primary) != len(shadow):
+        return 0
+    if primary.probabilities is None and shadow.probabilities is None:
+        try:
+            a = np.asarray(primary.predictions, dtype=np.float64)
+            b = np.asarray(shadow.predictions, dtype=np.float64)
+        except (TypeError, ValueError):
+            pass  # labels without probabilities: compare them as labels
+        else:
+            return int(np.count_nonzero(np.abs(a - b) <= tolerance))
+    same = [str(x) == str(y) for x, y in zip(primary.predictions, shadow.predictions)]  # noqa: B905
+    return sum(same)
