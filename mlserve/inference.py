@@ -21,9 +21,16 @@ import numpy as np
 from mlserve.answers import Answer, all_finite, check_finite, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
 from mlserve.context import current_request_id, note_model
-from mlserve.errors import InferenceFailed, InferenceTimeout, LoadFailed, MlserveError
+from mlserve.errors import (
+    InferenceFailed,
+    InferenceTimeout,
+    LoadFailed,
+    ManifestError,
+    MlserveError,
+    ReloadRefused,
+)
 from mlserve.inputs import KIND_OF_OPERATION, check_kind, tabular, text
-from mlserve.manifest import Manifest, ModelSpec
+from mlserve.manifest import Manifest, ModelSpec, load_manifest
 from mlserve.offload import off_loop
 from mlserve.registry import ModelEntry, ModelRegistry
 from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
@@ -69,7 +76,7 @@ class InferenceCore:
         threads = sum(_concurrency(e) for e in self._registry.entries()) + 8
         self._executor = ThreadPoolExecutor(min(64, threads), thread_name_prefix="mlserve-model")
         self.observers: list[CoreObserver] = []  # e.g. the server's Prometheus metrics
-        self._shadows = ShadowTraffic(self._shadow_call, self.observers)
+        self._shadows = ShadowTraffic(self._shadow_call, self._tell)
         self._reloading = asyncio.Lock()
 
     async def start(self) -> None:
@@ -148,11 +155,20 @@ class InferenceCore:
             await self._close_batcher(entry)
         return entries
 
-    async def reload(self, manifest: Manifest) -> dict[str, list[str]]:
-        """Apply a new manifest's models and routing without a restart (its `server` section
-        needs one). New and changed versions load beside the old ones and take over in one
-        step once ready; a changed version that fails to load leaves the old one serving;
-        removed and replaced versions finish their requests, then go."""
+    async def reload(self, manifest: Manifest | None = None) -> dict[str, list[str]]:
+        """Apply a new manifest (default: the manifest file, read again) without a restart;
+        its `server` section needs one. A broken manifest changes nothing (ReloadRefused,
+        with the message `validate` gives). New and changed versions load beside the old
+        ones and take over in one step once ready; a changed version that fails to load
+        leaves the old one serving; removed and replaced versions finish their requests,
+        then go."""
+        if manifest is None:
+            try:
+                manifest = await asyncio.to_thread(load_manifest, self.manifest.source)
+            except ManifestError as exc:
+                log.error("reload refused: %s", exc, extra={"event": "reload_refused"})
+                self._tell("reloaded", "refused", [])
+                raise ReloadRefused(str(exc)) from None
         async with self._reloading:
             manifest = manifest.model_copy(update={"server": self.manifest.server})
             table = self._registry.plan(manifest)
@@ -185,6 +201,7 @@ class InferenceCore:
             retired = [e for e in current if e not in kept]
             report["removed"] = sorted({e.spec.key for e in retired} - set(report["loaded"]))
             await asyncio.gather(*(self._retire(e) for e in retired))
+            self._tell("reloaded", "applied", [*report["kept"], *report["failed"]])
             log.info(
                 "reloaded %s: %s",
                 manifest.source,
@@ -192,6 +209,13 @@ class InferenceCore:
                 extra={"event": "reloaded", **report},
             )
             return report
+
+    def _tell(self, event: str, *args: Any) -> None:
+        """Observers that record `event` (e.g. the server's metrics) are told of it."""
+        for observer in self.observers:
+            record = getattr(observer, event, None)
+            if record is not None:
+                record(*args)
 
     def _current(self, name: str, version: str) -> ModelEntry | None:
         try:

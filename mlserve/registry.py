@@ -346,7 +346,9 @@ class ModelRegistry:
             return
         entry.runtime = None
         if entry.status != status:
-            self._set(entry, status)
+            entry.status = status
+            if any(e is entry for e in self.entries()):  # a retired one no longer tells
+                self._set(entry, status)
         # Loads freeze the heap for the GC (see `load`); a model dropped from a frozen heap
         # would never be collected.
         gc.unfreeze()

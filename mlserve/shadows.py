@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
 
@@ -30,10 +30,9 @@ Outcome = Literal["compared", "error", "dropped"]
 ShadowCall = Callable[[str, str, Batch], Awaitable[BatchPrediction]]
 
 
-class ShadowObserver(Protocol):
-    def shadow_call(
-        self, model: str, version: str, outcome: Outcome, rows: int, agreed: int, seconds: float
-    ) -> None: ...
+# Tells the core's observers of an event: ("shadow_call", model, version, outcome, rows,
+# agreed rows, seconds).
+Tell = Callable[..., None]
 
 
 @dataclass
@@ -69,9 +68,9 @@ class _Copy:
 
 
 class ShadowTraffic:
-    def __init__(self, call: ShadowCall, observers: list[Any]) -> None:
+    def __init__(self, call: ShadowCall, tell: Tell) -> None:
         self._call = call
-        self._observers = observers
+        self._tell = tell
         self._queues: dict[str, asyncio.Queue[_Copy]] = {}
         self._consumers: set[asyncio.Task[None]] = set()
         self.stats: dict[str, ShadowStats] = {}
@@ -130,10 +129,7 @@ class ShadowTraffic:
     def _observe(
         self, name: str, version: str, outcome: Outcome, rows: int, agreed: int, seconds: float
     ) -> None:
-        for observer in self._observers:
-            record = getattr(observer, "shadow_call", None)
-            if record is not None:
-                record(name, version, outcome, rows, agreed, seconds)
+        self._tell("shadow_call", name, version, outcome, rows, agreed, seconds)
 
     async def close(self) -> None:
         self._queues.clear()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from mlserve._version import __version__
-from mlserve.cli import batch, classify, info, predict, serve, validate
+from mlserve.cli import admin, batch, classify, info, predict, serve, validate
 
 app = typer.Typer(
     name="mlserve",
@@ -17,7 +17,7 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain help: importing rich and markdown-it would cost ~0.1 s
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-for module in (serve, validate, predict, batch, classify, info):
+for module in (serve, validate, predict, batch, classify, info, admin):
     module.register(app)
 
 

@@ -58,6 +58,29 @@ def show_info(body: dict[str, Any], *, wide: bool) -> None:
             table.add_column(column, overflow="fold" if wide else "ellipsis")
         for m in body["models"]:
             table.add_row(*(_cell(m, column) for column in columns))
+    if body.get("routing"):
+        show_routing(body["routing"])
+
+
+def show_routing(routing: dict[str, Any]) -> None:
+    """Aliases, traffic weights and shadows, with what each shadow measured."""
+    with stdout_table("routing") as table:
+        for column in ("model", "aliases", "traffic", "shadow", "agreement"):
+            table.add_column(column, overflow="fold")
+        for name, route in routing.items():
+            aliases = ", ".join(f"{a} -> {v}" for a, v in route.get("aliases", {}).items())
+            traffic = ", ".join(f"{v} {p:g}%" for v, p in route.get("traffic", {}).items())
+            shadow = route.get("shadow") or {}
+            agreement = ""
+            if shadow:
+                measured = shadow.get("agreement")
+                agreement = (
+                    f"{'-' if measured is None else f'{measured:.1%}'} of "
+                    f"{shadow.get('requests', 0)} requests, {shadow.get('errors', 0)} errors, "
+                    f"{shadow.get('dropped', 0)} dropped"
+                )
+            target = f"{shadow['version']} {shadow['percent']:g}%" if shadow else ""
+            table.add_row(name, aliases, traffic, target, agreement)
 
 
 def _cell(model: dict[str, Any], column: str) -> str:

@@ -78,11 +78,17 @@ class AsyncClient:
         url: str | None = None,
         *,
         api_key: str | None = None,
+        admin_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        """`admin_key` (default `$MLSERVE_ADMIN_KEY`) goes only with an operator's calls."""
         self.url = normalize_url(url)
+        admin_key = admin_key if admin_key is not None else os.environ.get(wire.ENV_ADMIN_KEY)
+        self._admin_headers = {**JSON_BODY}
+        if admin_key:
+            self._admin_headers["Authorization"] = f"Bearer {admin_key}"
         self.timeout = timeout
         self.retries = retries
         self.retried = 0  # how many retries this client made, for reports
@@ -193,6 +199,34 @@ class AsyncClient:
             raise UnexpectedAnswer(f"{self.url} did not describe its models: {str(answer)[:200]}")
         return answer
 
+    # -- an operator's calls (admin key) ---------------------------------------------------
+
+    async def repository_index(self, *, ready: bool = False) -> list[dict[str, Any]]:
+        """Every model version the server's manifest names, with its state."""
+        answer = await self._admin(wire.V2_REPOSITORY_INDEX, {"ready": ready})
+        if not isinstance(answer, list):
+            raise UnexpectedAnswer(f"{self.url} did not list its models: {str(answer)[:200]}")
+        return answer
+
+    async def load_model(self, name: str, version: str | None = None) -> None:
+        """Load a version the manifest names (every version without one)."""
+        await self._admin(_named(wire.V2_REPOSITORY_LOAD, name, None), _version(version))
+
+    async def unload_model(self, name: str, version: str | None = None) -> None:
+        """Finish a version's requests, then free it (every version without one)."""
+        await self._admin(_named(wire.V2_REPOSITORY_UNLOAD, name, None), _version(version))
+
+    async def reload(self) -> dict[str, Any]:
+        """Have the server read its manifest again and apply what changed."""
+        answer = await self._admin(wire.RELOAD, {})
+        if not isinstance(answer, dict):
+            raise UnexpectedAnswer(f"{self.url} did not report its reload: {str(answer)[:200]}")
+        return answer
+
+    async def _admin(self, path: str, body: dict[str, Any]) -> Any:
+        response = await self._exchange("POST", path, orjson.dumps(body), self._admin_headers)
+        return _decoded(response)
+
     # -- the one path every call takes -----------------------------------------------------
 
     async def run(
@@ -278,6 +312,10 @@ class AsyncClient:
         if response.status_code >= 400:
             raise _error(response)
         return response
+
+
+def _version(version: str | None) -> dict[str, Any]:
+    return {"parameters": {"version": version}} if version is not None else {}
 
 
 def _decoded(response: httpx.Response) -> Any:

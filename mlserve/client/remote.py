@@ -23,17 +23,21 @@ class Client:
     """An mlserve server over HTTP. Use as `with Client("localhost:8000") as client:`.
 
     Methods and errors are AsyncClient's: `predict`, `predict_batch`, `classify`,
-    `predict_image`, `info`; failures raise `mlserve.errors.MlserveError` subclasses."""
+    `predict_image`, `info`, and an operator's `repository_index`, `load_model`,
+    `unload_model`, `reload`; failures raise `mlserve.errors.MlserveError` subclasses."""
 
     def __init__(
         self,
         url: str | None = None,
         *,
         api_key: str | None = None,
+        admin_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         retries: int = DEFAULT_RETRIES,
     ) -> None:
-        self._async = AsyncClient(url, api_key=api_key, timeout=timeout, retries=retries)
+        self._async = AsyncClient(
+            url, api_key=api_key, admin_key=admin_key, timeout=timeout, retries=retries
+        )
         self.url = self._async.url
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -89,6 +93,18 @@ class Client:
 
     def info(self) -> dict[str, Any]:
         return self._wait(self._async.info())
+
+    def repository_index(self, *, ready: bool = False) -> list[dict[str, Any]]:
+        return self._wait(self._async.repository_index(ready=ready))
+
+    def load_model(self, name: str, version: str | None = None) -> None:
+        self._wait(self._async.load_model(name, version))
+
+    def unload_model(self, name: str, version: str | None = None) -> None:
+        self._wait(self._async.unload_model(name, version))
+
+    def reload(self) -> dict[str, Any]:
+        return self._wait(self._async.reload())
 
     def run(
         self,

@@ -23,7 +23,7 @@ from mlserve import wire
 from mlserve.errors import InputError, SchemaViolation
 from mlserve.server.auth import has_valid_key
 from mlserve.server.body import read_bytes
-from mlserve.server.reloading import reload_manifest, tell_other_workers
+from mlserve.server.reloading import tell_other_workers
 from mlserve.server.responses import FastJSONResponse
 from mlserve.server.routes import core_of
 
@@ -144,7 +144,7 @@ async def unload_model(request: Request, name: str) -> Response:
 
 async def reload(request: Request) -> Response:
     """Read the manifest file again and apply what changed (in every worker)."""
-    report = await reload_manifest(core_of(request))
+    report = await core_of(request).reload()
     tell_other_workers()
     return FastJSONResponse(report)
 

@@ -30,7 +30,7 @@ from mlserve.registry import ModelEntry
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536)
-STATES = ("not_loaded", "loading", "ready", "failed")
+STATES = ("not_loaded", "loading", "ready", "failed", "unloaded")
 
 
 class Metrics:
@@ -87,6 +87,46 @@ class Metrics:
             multiprocess_mode="liveall",
             registry=r,
         )
+        self.shadow_requests = Counter(
+            "mlserve_shadow_requests",
+            "Copies of requests sent to a shadow version, by outcome (compared, error, dropped)",
+            ["model", "version", "outcome"],
+            registry=r,
+        )
+        self.shadow_rows = Counter(
+            "mlserve_shadow_rows",
+            "Rows a shadow version answered, and how many of them agreed with the primary",
+            ["model", "version", "agreed"],
+            registry=r,
+        )
+        self.shadow_agreement = Gauge(
+            "mlserve_shadow_agreement",
+            "Share of rows on which the shadow agreed with the primary answer (same label, or "
+            "within the manifest's tolerance)",
+            ["model", "version"],
+            multiprocess_mode="liveall",
+            registry=r,
+        )
+        self.shadow_latency = Histogram(
+            "mlserve_shadow_duration_seconds",
+            "Shadow call time",
+            ["model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.reloads = Counter(
+            "mlserve_reloads",
+            "Manifest reloads: applied, or refused (a broken manifest changes nothing)",
+            ["outcome"],
+            registry=r,
+        )
+        self.reload_load_failures = Counter(
+            "mlserve_reload_load_failures",
+            "Versions a reload could not load (a changed one keeps its previous files)",
+            ["model", "version"],
+            registry=r,
+        )
+        self._shadow_rows: dict[tuple[str, str], list[int]] = {}
         self._request_children: dict[tuple[str, str | None, str | None, int], Any] = {}
         self._call_children: dict[str, Any] = {}
 
@@ -125,6 +165,27 @@ class Metrics:
             )
         if entry.load_seconds is not None:
             self.load_seconds.labels(entry.spec.name, entry.spec.version).set(entry.load_seconds)
+
+    def reloaded(self, outcome: str, failed: list[str]) -> None:
+        self.reloads.labels(outcome).inc()
+        for key in failed:
+            model, _, version = key.partition(":")
+            self.reload_load_failures.labels(model, version).inc()
+
+    def shadow_call(
+        self, model: str, version: str, outcome: str, rows: int, agreed: int, seconds: float
+    ) -> None:
+        self.shadow_requests.labels(model, version, outcome).inc()
+        if outcome != "compared":
+            return
+        self.shadow_latency.labels(model, version).observe(seconds)
+        self.shadow_rows.labels(model, version, "yes").inc(agreed)
+        self.shadow_rows.labels(model, version, "no").inc(rows - agreed)
+        totals = self._shadow_rows.setdefault((model, version), [0, 0])
+        totals[0] += agreed
+        totals[1] += rows
+        if totals[1]:
+            self.shadow_agreement.labels(model, version).set(totals[0] / totals[1])
 
     def render(self) -> bytes:
         if os.environ.get(MULTIPROCESS_ENV):

@@ -16,24 +16,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from mlserve import wire
-from mlserve.errors import ManifestError, MlserveError, ReloadRefused
+from mlserve.errors import MlserveError
 from mlserve.inference import InferenceCore
-from mlserve.manifest import Manifest, load_manifest
+from mlserve.manifest import Manifest
 
 log = logging.getLogger("mlserve.reload")
 WATCH_DEBOUNCE_MS = 300  # a file written in several steps is read once
-
-
-async def reload_manifest(core: InferenceCore) -> dict[str, list[str]]:
-    """The manifest at the core's source, validated whole, then applied; a broken one changes
-    nothing (ReloadRefused, with the message `validate` gives)."""
-    path = core.manifest.source
-    try:
-        manifest = await asyncio.to_thread(load_manifest, path)
-    except ManifestError as exc:
-        log.error("reload refused: %s", exc, extra={"event": "reload_refused"})
-        raise ReloadRefused(str(exc)) from None
-    return await core.reload(manifest)
 
 
 def tell_other_workers() -> None:
@@ -44,8 +32,8 @@ def tell_other_workers() -> None:
 
 
 async def _reload_quietly(core: InferenceCore) -> None:
-    with contextlib.suppress(MlserveError):  # already logged by reload_manifest
-        await reload_manifest(core)
+    with contextlib.suppress(MlserveError):  # the core logged it
+        await core.reload()
 
 
 @contextlib.asynccontextmanager

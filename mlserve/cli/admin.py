@@ -1,0 +1,90 @@
+"""An operator's commands on a running server: `load`, `unload`, `reload` (admin key)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mlserve import wire
+from mlserve.cli import options as opt
+from mlserve.cli.output import handles_errors, wants_json, write_json
+
+if TYPE_CHECKING:
+    from mlserve.client.remote import Client
+
+AdminKey = Annotated[
+    str | None,
+    typer.Option(
+        "--admin-key",
+        envvar=wire.ENV_ADMIN_KEY,
+        help="The server's admin key (server.admin_key_env), sent as a Bearer token.",
+        show_default=False,
+    ),
+]
+Name = Annotated[str, typer.Argument(help="Model name, as the manifest names it.")]
+Version = Annotated[
+    str | None,
+    typer.Option("--model-version", help="One version (or alias); default: every version."),
+]
+
+
+def _client(url: str, admin_key: str | None, timeout: float, retries: int) -> Client:
+    from mlserve.client.remote import Client
+
+    return Client(url, admin_key=admin_key, timeout=timeout, retries=retries)
+
+
+@handles_errors
+def load(
+    name: Name,
+    model_version: Version = None,
+    url: opt.Url = opt.DEFAULT_URL,
+    admin_key: AdminKey = None,
+    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
+    retries: opt.Retries = opt.DEFAULT_RETRIES,
+) -> None:
+    """Load a model version the server's manifest names (again, if it failed or was unloaded)."""
+    with _client(url, admin_key, timeout, retries) as client:
+        client.load_model(name, model_version)
+    typer.echo(f"loaded {name}" + (f" version {model_version}" if model_version else ""), err=True)
+
+
+@handles_errors
+def unload(
+    name: Name,
+    model_version: Version = None,
+    url: opt.Url = opt.DEFAULT_URL,
+    admin_key: AdminKey = None,
+    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
+    retries: opt.Retries = opt.DEFAULT_RETRIES,
+) -> None:
+    """Finish a model version's requests, then free it; later requests get 503 "unloaded"."""
+    with _client(url, admin_key, timeout, retries) as client:
+        client.unload_model(name, model_version)
+    version = f" version {model_version}" if model_version else ""
+    typer.echo(f"unloaded {name}{version}", err=True)
+
+
+@handles_errors
+def reload(
+    url: opt.Url = opt.DEFAULT_URL,
+    admin_key: AdminKey = None,
+    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
+    retries: opt.Retries = opt.DEFAULT_RETRIES,
+    output: opt.OutputFormat = "auto",
+) -> None:
+    """Have the server read its manifest again and apply what changed, without a restart.
+    A broken manifest changes nothing: the server's message is printed and the exit code is 1."""
+    with _client(url, admin_key, timeout, retries) as client:
+        report = client.reload()
+    if wants_json(output):
+        write_json(report)
+        return
+    for outcome, keys in report.items():
+        typer.echo(f"{outcome}: {', '.join(keys) if keys else '-'}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (load, unload, reload):
+        app.command()(command)
