@@ -392,10 +392,13 @@ def _known_keys(loc: tuple[Any, ...], options: type[BaseModel] | None = None) ->
 
 
 def _keys_along(schema: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    keyed = False  # the part is a key of a mapping (a model name under `routing`)
     for part in loc[:-1]:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         annotation = schema.model_fields[str(part)].annotation
+        keyed = getattr(annotation, "__origin__", None) is dict
         inner = getattr(annotation, "__args__", (annotation,))
         nested = next((a for a in inner if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if nested is None:

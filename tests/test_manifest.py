@@ -238,3 +238,49 @@ def test_accelerate_off_survives_yaml(folder: Path) -> None:
         folder, "models: [{name: m, runtime: sklearn, path: a.joblib, accelerate: off}]"
     )
     assert load_manifest(path).models[0].options.accelerate == "off"  # type: ignore[attr-defined]
+
+
+ROUTED = """
+models:
+  - {name: iris, version: v1, runtime: sklearn, path: a.joblib}
+  - {name: iris, version: v2, runtime: sklearn, path: b.joblib}
+routing:
+"""
+
+
+def test_routing_is_read_with_aliases_splits_and_shadows(folder: Path) -> None:
+    manifest = load_manifest(
+        write_manifest(
+            folder,
+            ROUTED
+            + "  iris: {aliases: {stable: v1}, traffic: {stable: 90, v2: 10},"
+            + " shadow: {version: v2, percent: 5, tolerance: 0.01}}\n",
+        )
+    )
+    routing = manifest.routing["iris"]
+    assert routing.aliases == {"stable": "v1"}
+    assert routing.traffic == {"stable": 90, "v2": 10}
+    assert routing.shadow is not None
+    assert (routing.shadow.percent, routing.shadow.tolerance) == (5, 0.01)
+    assert manifest.version_of("iris", "stable") == "v1"
+
+
+@pytest.mark.parametrize(
+    ("routing", "expected"),
+    [
+        ("  nope: {aliases: {a: v1}}\n", "field 'routing.nope', line 6: 'nope' is not a model"),
+        (
+            "  iris: {aliases: {stable: v9}}\n",
+            "routing.iris.aliases.stable', line 6: no version 'v9'",
+        ),
+        ("  iris: {aliases: {v2: v1}}\n", "alias 'v2' is also a version of 'iris'"),
+        ("  iris: {traffic: {v1: 60, v2: 60}}\n", "the percentages add up to 120, not 100"),
+        ("  iris: {traffic: {v1: 100, v3: 0}}\n", "field 'routing.iris.traffic.v3'"),
+        ("  iris: {shadow: {version: v7}}\n", "routing.iris.shadow.version', line 6: no version"),
+        ("  iris: {shadow: {version: v2, percent: 0}}\n", "greater than 0"),
+        ("  iris: {aliasses: {stable: v1}}\n", "did you mean 'aliases'?"),
+        ("  iris: {aliases: {'bad name!': v1}}\n", "routing"),
+    ],
+)
+def test_broken_routing_is_refused_at_its_line(folder: Path, routing: str, expected: str) -> None:
+    assert expected in refused(folder, ROUTED + routing)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from mlserve.context import RequestInfo, current
 from mlserve.errors import ModelNotFound, ModelNotReady
 from mlserve.manifest import load_manifest
 from mlserve.registry import ModelRegistry
+from mlserve.runtimes.base import BatchPrediction
 from mlserve.runtimes.sklearn import SklearnRuntime
+from mlserve.shadows import agreeing_rows
 from tests.support import write_manifest
 
 pytestmark = pytest.mark.unit
@@ -123,3 +128,53 @@ def test_startup_model_still_loading_is_503(folder: Path) -> None:
     with pytest.raises(ModelNotReady, match="still loading"):
         asyncio.run(registry.ensure_ready(entry))
     assert registry.ready is False
+
+
+TWO = """
+models:
+  - {name: iris, version: v1, runtime: sklearn, path: iris-v1.joblib}
+  - {name: iris, version: v2, runtime: sklearn, path: iris-v2.joblib}
+"""
+
+
+def test_a_plan_keeps_unchanged_versions_and_renews_changed_ones(folder: Path) -> None:
+    registry = registry_for(folder, TWO)
+    asyncio.run(registry.load_startup())
+    v1, v2 = registry.resolve("iris", "v1"), registry.resolve("iris", "v2")
+    moved_default = load_manifest(
+        write_manifest(folder, TWO.replace("iris-v1.joblib}", "iris-v1.joblib, default: true}"))
+    )
+    table = registry.plan(moved_default)
+    assert table.by_name["iris"]["v1"] is v1  # being the default is no change of the model
+    assert table.by_name["iris"]["v2"] is v2
+    (folder / "iris-v2.joblib").write_bytes((folder / "iris-v2.joblib").read_bytes())  # touched
+    renewed = registry.plan(moved_default)
+    assert renewed.by_name["iris"]["v1"] is v1
+    assert renewed.by_name["iris"]["v2"] is not v2
+    registry.swap(table)
+    assert registry.resolve("iris") is v1
+    assert v1.is_default
+    assert not v2.is_default
+
+
+def test_aliases_and_a_routing_key_pick_versions(folder: Path) -> None:
+    registry = registry_for(
+        folder, TWO + "routing:\n  iris: {aliases: {stable: v1}, traffic: {stable: 30, v2: 70}}\n"
+    )
+    assert registry.resolve("iris", "stable").spec.version == "v1"
+    token = current.set(RequestInfo("r1", headers=[(b"x-routing-key", b"customer-42")]))
+    try:
+        picks = {registry.resolve("iris").spec.version for _ in range(50)}
+    finally:
+        current.reset(token)
+    assert len(picks) == 1
+    spread = Counter(registry.resolve("iris").spec.version for _ in range(2000))
+    assert 0.25 < spread["v1"] / 2000 < 0.35
+
+
+def test_agreeing_rows_compares_labels_and_regressions() -> None:
+    labels = BatchPrediction(["a", "b", "c"], np.ones((3, 2)) / 2, ["a", "b"])
+    assert agreeing_rows(labels, BatchPrediction(["a", "x", "c"], np.ones((3, 2)) / 2), 0) == 2
+    numbers = BatchPrediction(np.array([1.0, 2.0, 3.0]))
+    assert agreeing_rows(numbers, BatchPrediction(np.array([1.0, 2.05, 3.5])), 0.1) == 2
+    assert agreeing_rows(numbers, BatchPrediction(np.array([1.0])), 0.1) == 0
