@@ -11,6 +11,12 @@ replica gets whole batches and a request costs no Ray round trip of its own (Ray
 `@serve.batch` would batch again after that round trip). The ingress keeps as many batches in
 flight as the model has replicas.
 
+Reload: the driver (the `mlserve serve --backend ray` process) applies a changed manifest as
+an in-place update of the Ray Serve application (`serve.run` again: Ray rolls changed
+deployments over and keeps the others). It does so on SIGHUP, and when an ingress asks it to
+(the admin reload route, `--watch`) through a small named actor, which works wherever on the
+cluster the ingress runs.
+
 Retry policy: inference has no side effects, so a model call whose replica died (killed, node
 lost) is sent again, up to `RETRIES` times; Ray Serve routes it to a live replica and starts a
 replacement for the dead one.
@@ -18,6 +24,7 @@ replacement for the dead one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -30,7 +37,8 @@ from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.handle import DeploymentHandle
 
-from mlserve.manifest import Manifest, ModelSpec
+from mlserve.errors import ManifestError, ReloadRefused
+from mlserve.manifest import Manifest, ModelSpec, load_manifest
 from mlserve.registry import local_runtime
 from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
 
@@ -38,6 +46,9 @@ log = logging.getLogger("mlserve.ray")
 
 APP_NAME = "mlserve"
 INGRESS = "mlserve-ingress"
+RELOADS = "mlserve-reloads"  # the named actor through which ingresses ask for a reload
+NAMESPACE = "mlserve"
+RELOAD_POLL_S = 1.0
 RETRIES = 3
 STATUS_TTL_S = 2.0
 
@@ -107,6 +118,41 @@ class RayRuntime(Runtime):
         raise AssertionError("unreachable")
 
 
+@ray.remote(num_cpus=0)
+class ReloadRequests:
+    """Counts reload requests; the driver waits for the count to move."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def request(self) -> int:
+        self.count += 1
+        return self.count
+
+    async def wait(self, seen: int, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.count == seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.count
+
+
+def request_reload(source: str) -> Any:
+    """The ingress's reload: check the manifest here (a broken one is refused with the
+    message `validate` gives), then have the driver update the application."""
+
+    async def reload() -> dict[str, list[str]]:
+        try:
+            await asyncio.to_thread(load_manifest, source)
+        except ManifestError as exc:
+            log.error("reload refused: %s", exc)
+            raise ReloadRefused(str(exc)) from None
+        requests = ray.get_actor(RELOADS, namespace=NAMESPACE)
+        await requests.request.remote()
+        return {"requested": [f"in-place update of the Ray Serve application {APP_NAME!r}"]}
+
+    return reload
+
+
 def _with_replicas(info: RuntimeInfo, name: str) -> RuntimeInfo:
     from dataclasses import replace
 
@@ -160,7 +206,12 @@ def build_app(manifest: Manifest) -> Any:
         from mlserve.server.app import create_app
 
         # Ray's proxy echoes X-Request-ID itself; the app must not add a second one.
-        return create_app(served, runtime_factory=RayRuntime, echo_request_id=False)
+        return create_app(
+            served,
+            runtime_factory=RayRuntime,
+            echo_request_id=False,
+            reload=request_reload(str(served.source)),
+        )
 
     ingress = serve.deployment(
         serve.ingress(asgi_app)(),
@@ -174,6 +225,8 @@ def build_app(manifest: Manifest) -> Any:
 def run(manifest: Manifest, address: str | None) -> None:
     """Start (or join) Ray, deploy, and serve until SIGTERM/SIGINT."""
     spec = manifest.server
+    # Ingress replicas read it again on a reload, from their own working directory.
+    manifest = manifest.model_copy(update={"source": manifest.source.resolve()})
     joined = address is not None
     ray.init(
         address=address or "local",  # "local": a new instance, never a stale one
@@ -183,6 +236,9 @@ def run(manifest: Manifest, address: str | None) -> None:
         include_dashboard=False,
     )
     serve.start(http_options={"host": spec.host, "port": spec.port})
+    requests = ReloadRequests.options(  # type: ignore[attr-defined]
+        name=RELOADS, namespace=NAMESPACE, get_if_exists=True
+    ).remote()
     serve.run(build_app(manifest), name=APP_NAME, route_prefix="/", blocking=False)
     log.info(
         "mlserve on Ray Serve: http://%s:%d (%s)",
@@ -190,16 +246,36 @@ def run(manifest: Manifest, address: str | None) -> None:
         spec.port,
         f"joined {address}" if joined else "local Ray instance",
     )
-    stop = threading.Event()
+    stop, hangup = threading.Event(), threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    signal.signal(signal.SIGHUP, lambda *_: hangup.set())
+    seen = 0
+    while not stop.is_set():
+        count = ray.get(requests.wait.remote(seen, RELOAD_POLL_S))
+        if count != seen or hangup.is_set():
+            seen = count
+            hangup.clear()
+            manifest = _update(manifest)
     # Drain: Ray Serve lets replicas finish what they hold, then stops them. Leave a joined
     # cluster running; tear down the local instance this command started.
     teardown = threading.Thread(target=_teardown, args=(joined,), daemon=True)
     teardown.start()
     teardown.join(timeout=spec.shutdown_grace_s + 30)
     os._exit(0)  # Ray's own exit hooks can hang on a small machine; all is stopped by now
+
+
+def _update(manifest: Manifest) -> Manifest:
+    """Apply the manifest file as it is now (its `server` section needs a restart)."""
+    try:
+        new = load_manifest(manifest.source)
+    except ManifestError as exc:
+        log.error("reload refused: %s", exc)
+        return manifest
+    new = new.model_copy(update={"server": manifest.server})
+    serve.run(build_app(new), name=APP_NAME, route_prefix="/", blocking=False)
+    log.warning("reloaded %s: Ray Serve updates the application in place", manifest.source)
+    return new
 
 
 def _teardown(joined: bool) -> None:

@@ -144,7 +144,7 @@ async def unload_model(request: Request, name: str) -> Response:
 
 async def reload(request: Request) -> Response:
     """Read the manifest file again and apply what changed (in every worker)."""
-    report = await core_of(request).reload()
+    report = await request.app.state.reload()
     tell_other_workers()
     return FastJSONResponse(report)
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -39,9 +39,11 @@ def create_app(
     *,
     echo_request_id: bool = True,
     fast_path: bool = True,
+    reload: Callable[[], Awaitable[dict[str, list[str]]]] | None = None,
 ) -> FastAPI:
     """Build the app; models load in the background once it starts, so `/health` answers
-    at once and `/ready` turns 200 when every startup model is loaded."""
+    at once and `/ready` turns 200 when every startup model is loaded. `reload` replaces the
+    core's own reload (the Ray backend updates its application instead)."""
     api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
     admin_keys = keys_from_env(manifest.server.admin_key_env)
     admin_on = bool(admin_keys) or is_loopback(manifest.server.host)
@@ -53,6 +55,7 @@ def create_app(
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         core = InferenceCore(manifest, runtime_factory)
         app.state.core = core
+        app.state.reload = reload or core.reload
         core.observers.append(metrics)
         if live is not None:
             core.observers.append(live)
@@ -70,7 +73,7 @@ def create_app(
             )
         loading = asyncio.create_task(core.start())
         try:
-            async with reloading(core, watch=manifest.server.watch):
+            async with reloading(core, app.state.reload, watch=manifest.server.watch):
                 yield
         finally:
             loading.cancel()

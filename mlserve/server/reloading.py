@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from mlserve import wire
@@ -31,27 +31,32 @@ def tell_other_workers() -> None:
         os.kill(int(supervisor), signal.SIGHUP)
 
 
-async def _reload_quietly(core: InferenceCore) -> None:
-    with contextlib.suppress(MlserveError):  # the core logged it
-        await core.reload()
+# Applies the manifest file as it is now: the core's own `reload`, or (on the Ray backend) a
+# request to the driver for an in-place update of the Ray Serve application.
+Reload = Callable[[], Awaitable[dict[str, list[str]]]]
+
+
+async def _reload_quietly(reload: Reload) -> None:
+    with contextlib.suppress(MlserveError):  # already logged
+        await reload()
 
 
 @contextlib.asynccontextmanager
-async def reloading(core: InferenceCore, watch: bool) -> AsyncIterator[None]:
+async def reloading(core: InferenceCore, reload: Reload, watch: bool) -> AsyncIterator[None]:
     """Reload on SIGHUP, and on changes to the manifest or a model file when `watch`."""
     loop = asyncio.get_running_loop()
     tasks: set[asyncio.Task[None]] = set()
 
     def on_hangup() -> None:
         log.info("SIGHUP: reloading %s", core.manifest.source)
-        task = loop.create_task(_reload_quietly(core))
+        task = loop.create_task(_reload_quietly(reload))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
     with contextlib.suppress(NotImplementedError, ValueError):  # no signals off the main thread
         loop.add_signal_handler(signal.SIGHUP, on_hangup)
     stop = asyncio.Event()
-    watcher = loop.create_task(_watch(core, stop)) if watch else None
+    watcher = loop.create_task(_watch(core, reload, stop)) if watch else None
     try:
         yield
     finally:
@@ -69,7 +74,7 @@ def watched_files(manifest: Manifest) -> set[Path]:
     return {manifest.source.resolve(), *(m.path for m in manifest.models)}
 
 
-async def _watch(core: InferenceCore, stop: asyncio.Event) -> None:
+async def _watch(core: InferenceCore, reload: Reload, stop: asyncio.Event) -> None:
     from watchfiles import awatch  # comes with uvicorn[standard]
 
     while not stop.is_set():
@@ -86,5 +91,5 @@ async def _watch(core: InferenceCore, stop: asyncio.Event) -> None:
             *folders, watch_filter=relevant, stop_event=stop, debounce=WATCH_DEBOUNCE_MS
         ):
             log.info("files changed: reloading %s", core.manifest.source)
-            await _reload_quietly(core)
+            await _reload_quietly(reload)
             break  # the manifest may name other files now: watch those

@@ -124,3 +124,48 @@ models:
         capture_output=True,
     )
     assert status.returncode == 0
+
+
+def answered_version(url: str, path: str) -> str | None:
+    answer = httpx.post(url + path, json=ROW, timeout=30)
+    return answer.json().get("version") if answer.status_code == 200 else None
+
+
+def test_reload_is_an_in_place_update_of_the_ray_application(
+    cluster: str, samples: Path, tmp_path: Path
+) -> None:
+    """The reload route, a broken manifest and SIGHUP, on the Ray backend."""
+    models = f"""
+models:
+  - {{name: iris, version: v1, runtime: sklearn, path: {samples / "iris-v1.joblib"},
+     labels: [setosa, versicolor, virginica]}}
+  - {{name: iris, version: v2, runtime: sklearn, path: {samples / "iris-v2.joblib"}}}
+"""
+    manifest = write_manifest(tmp_path, models)
+    with serving_process(str(manifest), "--backend", "ray", "--ray-address", cluster) as served:
+        url = served.url
+        assert answered_version(url, "/models/iris/predict") == "v2"
+        write_manifest(
+            tmp_path, models + "routing:\n  iris: {aliases: {stable: v1}, traffic: {v1: 100}}\n"
+        )
+        reloaded = run_cli("reload", "--url", url)
+        assert reloaded.code == 0, reloaded.stderr
+        deadline = time.monotonic() + 120
+        while answered_version(url, "/models/iris/predict") != "v1":
+            assert time.monotonic() < deadline, "the update never took over"
+            time.sleep(0.5)
+        assert answered_version(url, "/models/iris/versions/stable/predict") == "v1"
+
+        write_manifest(tmp_path, models + "routing:\n  iris: {traffic: {v1: 70, v2: 70}}\n")
+        refused = run_cli("reload", "--url", url)
+        assert refused.code == 1
+        assert "the percentages add up to 140, not 100" in refused.stderr
+
+        write_manifest(tmp_path, models + "routing:\n  iris: {aliases: {stable: v2}}\n")
+        served.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 120
+        while answered_version(url, "/models/iris/versions/stable/predict") != "v2":
+            assert time.monotonic() < deadline, "SIGHUP did not update the application"
+            time.sleep(0.5)
+        code, log = served.terminate()
+    assert code == 0, log[-2000:]
