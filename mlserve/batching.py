@@ -117,9 +117,12 @@ class AdaptiveBatcher:
 
     async def close(self) -> None:
         if self._dispatcher is not None:
-            self._dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._dispatcher
+            # Waited for, not awaited: a CancelledError raised here would keep this frame
+            # (and through it the batcher and its model) in a traceback cycle, so that an
+            # unloaded model would wait for the next full GC to be freed.
+            dispatcher, self._dispatcher = self._dispatcher, None
+            dispatcher.cancel()
+            await asyncio.wait([dispatcher])
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

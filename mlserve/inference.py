@@ -153,6 +153,7 @@ class InferenceCore:
         for entry in entries:
             await self._registry.unload(entry, self._drain_s)
             await self._close_batcher(entry)
+        self._registry.collect_released()
         return entries
 
     async def reload(self, manifest: Manifest | None = None) -> dict[str, list[str]]:
@@ -201,6 +202,8 @@ class InferenceCore:
             retired = [e for e in current if e not in kept]
             report["removed"] = sorted({e.spec.key for e in retired} - set(report["loaded"]))
             await asyncio.gather(*(self._retire(e) for e in retired))
+            if retired:
+                self._registry.collect_released()
             self._tell("reloaded", "applied", [*report["kept"], *report["failed"]])
             log.info(
                 "reloaded %s: %s",
