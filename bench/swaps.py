@@ -129,9 +129,9 @@ def run(duration: float, rounds: int) -> list[dict[str, Any]]:
     path = prepare()
     port = 8790
     log = (WORK / "server.log").open("wb")
+    mlserve = str(Path(sys.executable).parent / "mlserve")
     proc = subprocess.Popen(
-        ["taskset", "-c", servers.SERVER_CORE, str(Path(sys.executable).parent / "mlserve")]
-        + ["serve", str(path), "--port", str(port)],
+        ["taskset", "-c", servers.SERVER_CORE, mlserve, "serve", str(path), "--port", str(port)],
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if k not in servers.ONE_THREAD},
         stdout=log,
