@@ -377,9 +377,7 @@ class ModelRegistry:
 
     def unload_all(self) -> None:
         for entry in self.entries():
-            if entry.runtime is not None:
-                entry.runtime = None
-                self._set(entry, "not_loaded")
+            self.release(entry)
 
     def _load_runtime(self, spec: ModelSpec) -> Runtime:
         threads = self.budget.threads_for(spec.threads)
