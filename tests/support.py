@@ -74,6 +74,14 @@ def wait_until_settled(url: str, timeout: float = 120) -> None:
     raise TimeoutError("models still loading")
 
 
+def wait_for(check: Callable[[], bool], timeout: float = 60) -> None:
+    """Poll an observable condition until it holds; fail past the deadline."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
+
+
 @dataclass
 class CliResult:
     code: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -35,35 +36,35 @@ def _client(url: str, admin_key: str | None, timeout: float, retries: int) -> Cl
     return Client(url, admin_key=admin_key, timeout=timeout, retries=retries)
 
 
-@handles_errors
-def load(
-    name: Name,
-    model_version: Version = None,
-    url: opt.Url = opt.DEFAULT_URL,
-    admin_key: AdminKey = None,
-    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
-    retries: opt.Retries = opt.DEFAULT_RETRIES,
-) -> None:
-    """Load a model version the server's manifest names (again, if it failed or was unloaded)."""
-    with _client(url, admin_key, timeout, retries) as client:
-        client.load_model(name, model_version)
-    typer.echo(f"loaded {name}" + (f" version {model_version}" if model_version else ""), err=True)
+def _repository_command(action: str, doc: str) -> Callable[..., None]:
+    """`mlserve load` or `mlserve unload`: the same options, one repository call."""
+
+    @handles_errors
+    def command(
+        name: Name,
+        model_version: Version = None,
+        url: opt.Url = opt.DEFAULT_URL,
+        admin_key: AdminKey = None,
+        timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
+        retries: opt.Retries = opt.DEFAULT_RETRIES,
+    ) -> None:
+        with _client(url, admin_key, timeout, retries) as client:
+            getattr(client, f"{action}_model")(name, model_version)
+        version = f" version {model_version}" if model_version else ""
+        typer.echo(f"{action}ed {name}{version}", err=True)
+
+    command.__name__ = action
+    command.__doc__ = doc
+    return command
 
 
-@handles_errors
-def unload(
-    name: Name,
-    model_version: Version = None,
-    url: opt.Url = opt.DEFAULT_URL,
-    admin_key: AdminKey = None,
-    timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
-    retries: opt.Retries = opt.DEFAULT_RETRIES,
-) -> None:
-    """Finish a model version's requests, then free it; later requests get 503 "unloaded"."""
-    with _client(url, admin_key, timeout, retries) as client:
-        client.unload_model(name, model_version)
-    version = f" version {model_version}" if model_version else ""
-    typer.echo(f"unloaded {name}{version}", err=True)
+load = _repository_command(
+    "load",
+    "Load a model version the server's manifest names (again, if it failed or was unloaded).",
+)
+unload = _repository_command(
+    "unload", 'Finish a model version\'s requests, then free it; later requests get 503 "unloaded".'
+)
 
 
 @handles_errors

@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 
 from mlserve import wire
-from tests.support import run_cli, serving_process, write_manifest
+from tests.support import run_cli, serving_process, wait_for, write_manifest
 
 ROW = {"features": [5.9, 3.0, 5.1, 1.8]}
 MODELS = """
@@ -50,13 +49,6 @@ def version_of(url: str, path: str = "/models/iris/predict", fresh: bool = False
     assert answer.headers[wire.MODEL_VERSION_HEADER] == answer.json()["version"]
     version: str = answer.json()["version"]
     return version
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def index(url: str) -> dict[str, dict[str, str]]:

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import shutil
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from mlserve import wire
 from mlserve.inference import InferenceCore
 from mlserve.manifest import load_manifest
 from tests.models import fragile_classifier, slow_classifier
-from tests.support import run_cli, write_manifest
+from tests.support import run_cli, wait_for, write_manifest
 
 ROW = {"features": [5.9, 3.0, 5.1, 1.8]}
 V1 = """
@@ -119,13 +118,6 @@ def test_an_alias_works_in_every_route_and_the_cli(
 def shadow_info(url: str) -> dict[str, object]:
     shadow: dict[str, object] = httpx.get(url + wire.MODEL_INFO).json()["routing"]["iris"]["shadow"]
     return shadow
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_a_shadow_is_measured_and_never_returned(
