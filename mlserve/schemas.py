@@ -123,11 +123,12 @@ def errors(*statuses: int, model: type[BaseModel] = ErrorBody) -> dict[int | str
     return {s: {"model": model, "description": ERROR_TEXT[s]} for s in statuses}
 
 
-def json_body(*schemas: type[BaseModel]) -> dict[str, Any]:
+def json_body(*schemas: type[BaseModel], required: bool = True) -> dict[str, Any]:
     """`openapi_extra` that documents a JSON body the handler reads itself."""
     inlined = [inline_refs(s.model_json_schema()) for s in schemas]
     schema = inlined[0] if len(inlined) == 1 else {"anyOf": inlined}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    content = {"application/json": {"schema": schema}}
+    return {"requestBody": {"required": required, "content": content}}
 
 
 def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -298,3 +299,48 @@ def v2_docs() -> dict[str, dict[str, Any]]:
             },
         },
     }
+
+
+# -- an operator's routes (admin key) ---------------------------------------------------------
+
+
+class IndexRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    ready: bool = Field(False, description="list only the versions that are ready")
+
+
+class LoadRequest(BaseModel):
+    """`parameters.version` picks one version (else every version of the name); files and
+    configs are refused."""
+
+    model_config = ConfigDict(extra="allow")
+    parameters: dict[str, Any] = {}
+
+
+class RepositoryEntry(BaseModel):
+    name: str
+    version: str
+    state: str = Field(description="READY | LOADING | UNAVAILABLE")
+    reason: str = Field(description="why it is not ready, or why a reload kept older files")
+
+
+class ReloadReport(BaseModel):
+    loaded: list[str] = Field(description="versions added or replaced (name:version)")
+    kept: list[str] = Field(description="changed versions that failed to load: the old serve")
+    failed: list[str] = Field(description="new versions that failed to load")
+    removed: list[str] = Field(description="versions gone from the manifest")
+
+
+ADMIN_ERROR_TEXT = {
+    400: "a load failed, a reload's manifest is broken, or files were sent",
+    401: "admin key missing or wrong",
+    404: "unknown model or version, or admin routes off (public bind without an admin key)",
+    413: "body too large",
+    422: "schema violation",
+}
+
+
+def admin_docs(v2: bool, *statuses: int) -> dict[int | str, Any]:
+    """An admin route's error responses (the V2 error shape under /v2)."""
+    model = V2ErrorBody if v2 else ErrorBody
+    return {s: {"model": model, "description": ADMIN_ERROR_TEXT[s]} for s in statuses}

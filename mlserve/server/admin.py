@@ -15,12 +15,20 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlserve import wire
 from mlserve.errors import InputError, SchemaViolation
+from mlserve.schemas import (
+    IndexRequest,
+    LoadRequest,
+    ReloadReport,
+    RepositoryEntry,
+    admin_docs,
+    json_body,
+)
 from mlserve.server.auth import has_valid_key
 from mlserve.server.body import read_bytes
 from mlserve.server.reloading import tell_other_workers
@@ -76,18 +84,6 @@ async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str
         headers.append((b"www-authenticate", b"Bearer"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": orjson.dumps(body)})
-
-
-class IndexRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    ready: bool = False
-
-
-class LoadRequest(BaseModel):
-    """`parameters.version` picks one version; files and configs are refused."""
-
-    model_config = ConfigDict(extra="allow")
-    parameters: dict[str, Any] = {}
 
 
 ADMIN_BODY_LIMIT = 64 * 1024  # a few parameters; nothing here takes files
@@ -151,11 +147,30 @@ async def reload(request: Request) -> Response:
 
 def admin_router() -> APIRouter:
     router = APIRouter(tags=["admin (admin key)"])
-    for path, handler, summary in (
-        (wire.V2_REPOSITORY_INDEX, repository_index, "every model version and its state"),
-        (wire.V2_REPOSITORY_LOAD, load_model, "load a version the manifest names"),
-        (wire.V2_REPOSITORY_UNLOAD, unload_model, "finish a version's requests, then free it"),
-        (wire.RELOAD, reload, "read the manifest again and apply what changed"),
+    errors = (400, 401, 404, 413, 422)
+    for path, handler, summary, body, answer in (
+        (
+            wire.V2_REPOSITORY_INDEX,
+            repository_index,
+            "every model version the manifest names, and its state",
+            IndexRequest,
+            list[RepositoryEntry],
+        ),
+        (
+            wire.V2_REPOSITORY_LOAD,
+            load_model,
+            "load a version the manifest names (every version of the name without one)",
+            LoadRequest,
+            dict[str, Any],
+        ),
+        (
+            wire.V2_REPOSITORY_UNLOAD,
+            unload_model,
+            "finish a version's requests, then free it (every version without one)",
+            LoadRequest,
+            dict[str, Any],
+        ),
+        (wire.RELOAD, reload, "read the manifest again and apply what changed", None, ReloadReport),
     ):
         router.add_api_route(
             path,
@@ -164,5 +179,10 @@ def admin_router() -> APIRouter:
             summary=summary,
             operation_id=handler.__name__,
             response_class=FastJSONResponse,
+            openapi_extra=json_body(body, required=False) if body else None,
+            responses={
+                200: {"model": answer},
+                **admin_docs(path.startswith(wire.V2 + "/"), *errors),
+            },
         )
     return router
