@@ -1,21 +1,19 @@
-"""The same manifest on Ray Serve: one deployment per model version, one ingress.
+"""The same manifest on Ray Serve: one deployment per model version, and mlserve's own HTTP
+front in every `mlserve serve --backend ray` process.
 
-    HTTP -> Ray Serve proxy -> ingress deployment (mlserve's own FastAPI app: routes, V2,
-            validation, adaptive batching, metrics, errors)
-         -> deployment handle -> model deployment replicas (one runtime each)
+    HTTP -> mlserve front (this process: uvicorn, routes, V2, validation, adaptive
+            batching, metrics, errors) -> deployment handle -> model replicas (one runtime each)
 
-The ingress is the unchanged mlserve app whose runtimes are `RayRuntime` proxies, so the HTTP
-API, JSON and errors are exactly the single-process server's. Batching stays mlserve's: each
-ingress coalesces concurrent requests per model version and sends one batch per call, so a
-replica gets whole batches and a request costs no Ray round trip of its own (Ray's
-`@serve.batch` would batch again after that round trip). The ingress keeps as many batches in
-flight as the model has replicas.
+No Ray proxy and no ingress replica sit on the request path: the front is the unchanged
+mlserve app whose runtimes are `RayRuntime` proxies, so the HTTP API, JSON and errors are the
+single-process server's, and each front batches its own traffic: one Ray call per batch, the
+batch a numpy array. Start one front per node (`--ray-address` joins the cluster): they share
+the model deployments, and a front that dies leaves the others serving. The front keeps as
+many batches in flight per model as the model has replicas.
 
-Reload: the driver (the `mlserve serve --backend ray` process) applies a changed manifest as
-an in-place update of the Ray Serve application (`serve.run` again: Ray rolls changed
-deployments over and keeps the others). It does so on SIGHUP, and when an ingress asks it to
-(the admin reload route, `--watch`) through a small named actor, which works wherever on the
-cluster the ingress runs.
+Reload (SIGHUP, the admin route, `--watch`): the front deploys the old and the new versions
+together, switches its own core over (the same zero-failure swap as one process), then
+removes the versions that left. Other fronts switch when they are reloaded themselves.
 
 Retry policy: inference has no side effects, so a model call whose replica died (killed, node
 lost) is sent again, up to `RETRIES` times; Ray Serve routes it to a live replica and starts a
@@ -27,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import ray
@@ -38,6 +36,7 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.handle import DeploymentHandle
 
 from mlserve.errors import ManifestError, ReloadRefused
+from mlserve.inference import InferenceCore
 from mlserve.manifest import Manifest, ModelSpec, load_manifest
 from mlserve.registry import local_runtime
 from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
@@ -45,10 +44,8 @@ from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
 log = logging.getLogger("mlserve.ray")
 
 APP_NAME = "mlserve"
-INGRESS = "mlserve-ingress"
-RELOADS = "mlserve-reloads"  # the named actor through which ingresses ask for a reload
-NAMESPACE = "mlserve"
-RELOAD_POLL_S = 1.0
+INGRESS = "mlserve-models"
+
 RETRIES = 3
 STATUS_TTL_S = 2.0
 
@@ -118,41 +115,6 @@ class RayRuntime(Runtime):
         raise AssertionError("unreachable")
 
 
-@ray.remote(num_cpus=0)
-class ReloadRequests:
-    """Counts reload requests; the driver waits for the count to move."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    async def request(self) -> int:
-        self.count += 1
-        return self.count
-
-    async def wait(self, seen: int, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while self.count == seen and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        return self.count
-
-
-def request_reload(source: str) -> Any:
-    """The ingress's reload: check the manifest here (a broken one is refused with the
-    message `validate` gives), then have the driver update the application."""
-
-    async def reload() -> dict[str, list[str]]:
-        try:
-            await asyncio.to_thread(load_manifest, source)
-        except ManifestError as exc:
-            log.error("reload refused: %s", exc)
-            raise ReloadRefused(str(exc)) from None
-        requests = ray.get_actor(RELOADS, namespace=NAMESPACE)
-        await requests.request.remote()
-        return {"requested": [f"in-place update of the Ray Serve application {APP_NAME!r}"]}
-
-    return reload
-
-
 def _with_replicas(info: RuntimeInfo, name: str) -> RuntimeInfo:
     from dataclasses import replace
 
@@ -169,7 +131,7 @@ def _with_replicas(info: RuntimeInfo, name: str) -> RuntimeInfo:
 
 
 def ingress_manifest(manifest: Manifest) -> Manifest:
-    """Keep as many batches in flight per model as it has replicas."""
+    """The front's manifest: as many batches in flight per model as it has replicas."""
     models = [
         m.model_copy(update={"max_concurrency": m.max_concurrency or _max_replicas(m)})
         for m in manifest.models
@@ -195,37 +157,65 @@ def model_deployment(spec: ModelSpec) -> Any:
     else:
         options["num_replicas"] = spec.replicas or 1
     replica = serve.deployment(ModelReplica).options(**options)  # type: ignore[attr-defined]
-    return replica.bind(spec.model_dump(mode="json"))
+    # What the replica needs, without what only the front uses: moving the default or a
+    # front's concurrency must not restart a deployment.
+    own = spec.model_copy(update={"default": False, "max_concurrency": None})
+    return replica.bind(own.model_dump(mode="json"))
 
 
-def build_app(manifest: Manifest) -> Any:
-    """A Ray Serve application: the model deployments and the mlserve ingress."""
-    served = ingress_manifest(manifest)
+class ModelSet:
+    """The application's ingress: holds the model deployments; serves no HTTP (the fronts do)."""
 
-    def asgi_app() -> Any:  # built on the ingress replica, not here
-        from mlserve.server.app import create_app
+    def __init__(self, *models: Any) -> None:
+        self.models = len(models)
 
-        # Ray's proxy echoes X-Request-ID itself; the app must not add a second one.
-        return create_app(
-            served,
-            runtime_factory=RayRuntime,
-            echo_request_id=False,
-            reload=request_reload(str(served.source)),
-        )
+    def __call__(self) -> int:
+        return self.models
 
-    ingress = serve.deployment(
-        serve.ingress(asgi_app)(),
-        name=INGRESS,
-        max_ongoing_requests=4096,
-        ray_actor_options={"num_cpus": 0.25},
+
+def deploy(manifest: Manifest) -> None:
+    """Deploy (or update in place) one deployment per model version of `manifest`."""
+    models = [model_deployment(spec) for spec in manifest.models]
+    ingress = serve.deployment(ModelSet, name=INGRESS, ray_actor_options={"num_cpus": 0})
+    app = ingress.bind(*models)  # type: ignore[attr-defined]
+    serve.run(app, name=APP_NAME, route_prefix=None, blocking=False)
+
+
+def together(old: Manifest, new: Manifest) -> Manifest:
+    """Every version of either manifest (the new one's spec where both have it)."""
+    keys = {m.key for m in new.models}
+    return new.model_copy(
+        update={"models": [*new.models, *(m for m in old.models if m.key not in keys)]}
     )
-    return ingress.bind(*[model_deployment(spec) for spec in manifest.models])  # type: ignore[attr-defined]
+
+
+def front_reload() -> Callable[[InferenceCore], Awaitable[dict[str, list[str]]]]:
+    """A reload without a failed request: deploy old and new versions together, switch the
+    front's core, then remove what left."""
+    lock = asyncio.Lock()
+
+    async def reload(core: InferenceCore) -> dict[str, list[str]]:
+        async with lock:
+            try:
+                new = await asyncio.to_thread(load_manifest, core.manifest.source)
+            except ManifestError as exc:
+                log.error("reload refused: %s", exc)
+                raise ReloadRefused(str(exc)) from None
+            await asyncio.to_thread(deploy, together(core.manifest, new))
+            report = await core.reload(ingress_manifest(new))
+            await asyncio.to_thread(deploy, new)
+            return report
+
+    return reload
 
 
 def run(manifest: Manifest, address: str | None) -> None:
-    """Start (or join) Ray, deploy, and serve until SIGTERM/SIGINT."""
-    spec = manifest.server
-    # Ingress replicas read it again on a reload, from their own working directory.
+    """Start (or join) Ray, deploy the models, and serve HTTP from this process until
+    SIGTERM/SIGINT."""
+    from mlserve.server.app import create_app
+    from mlserve.server.run import serve_app
+
+    # Reloads read it again from its path, wherever the process was started.
     manifest = manifest.model_copy(update={"source": manifest.source.resolve()})
     joined = address is not None
     ray.init(
@@ -235,52 +225,27 @@ def run(manifest: Manifest, address: str | None) -> None:
         logging_level=logging.WARNING,
         include_dashboard=False,
     )
-    serve.start(http_options={"host": spec.host, "port": spec.port})
-    requests = ReloadRequests.options(  # type: ignore[attr-defined]
-        name=RELOADS, namespace=NAMESPACE, get_if_exists=True
-    ).remote()
-    serve.run(build_app(manifest), name=APP_NAME, route_prefix="/", blocking=False)
-    log.info(
-        "mlserve on Ray Serve: http://%s:%d (%s)",
-        spec.host,
-        spec.port,
+    serve.start(proxy_location="Disabled")  # the fronts serve HTTP, not Ray's proxy
+    deploy(manifest)
+    log.warning(
+        "mlserve on Ray Serve: front http://%s:%d (%s)",
+        manifest.server.host,
+        manifest.server.port,
         f"joined {address}" if joined else "local Ray instance",
     )
-    stop, hangup = threading.Event(), threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    signal.signal(signal.SIGHUP, lambda *_: hangup.set())
-    seen = 0
-    while not stop.is_set():
-        count = ray.get(requests.wait.remote(seen, RELOAD_POLL_S))
-        if count != seen or hangup.is_set():
-            seen = count
-            hangup.clear()
-            manifest = _update(manifest)
-    # Drain: Ray Serve lets replicas finish what they hold, then stops them. Leave a joined
-    # cluster running; tear down the local instance this command started.
-    teardown = threading.Thread(target=_teardown, args=(joined,), daemon=True)
-    teardown.start()
-    teardown.join(timeout=spec.shutdown_grace_s + 30)
+    app = create_app(ingress_manifest(manifest), runtime_factory=RayRuntime, reload=front_reload())
+    serve_app(app, manifest.server)  # until SIGTERM/SIGINT, finishing accepted requests
+    if not joined:
+        # The local instance this command started goes with it; on a cluster the model
+        # deployments stay for the other fronts (`serve shutdown` removes them).
+        teardown = threading.Thread(target=_teardown, daemon=True)
+        teardown.start()
+        teardown.join(timeout=manifest.server.shutdown_grace_s + 30)
     os._exit(0)  # Ray's own exit hooks can hang on a small machine; all is stopped by now
 
 
-def _update(manifest: Manifest) -> Manifest:
-    """Apply the manifest file as it is now (its `server` section needs a restart)."""
-    try:
-        new = load_manifest(manifest.source)
-    except ManifestError as exc:
-        log.error("reload refused: %s", exc)
-        return manifest
-    new = new.model_copy(update={"server": manifest.server})
-    serve.run(build_app(new), name=APP_NAME, route_prefix="/", blocking=False)
-    log.warning("reloaded %s: Ray Serve updates the application in place", manifest.source)
-    return new
-
-
-def _teardown(joined: bool) -> None:
+def _teardown() -> None:
     try:
         serve.delete(APP_NAME)
     finally:
-        if not joined:
-            ray.shutdown()
+        ray.shutdown()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -39,11 +40,11 @@ def create_app(
     *,
     echo_request_id: bool = True,
     fast_path: bool = True,
-    reload: Callable[[], Awaitable[dict[str, list[str]]]] | None = None,
+    reload: Callable[[InferenceCore], Awaitable[dict[str, list[str]]]] | None = None,
 ) -> FastAPI:
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded. `reload` replaces the
-    core's own reload (the Ray backend updates its application instead)."""
+    core's own reload (the Ray backend also updates its deployments)."""
     api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
     admin_keys = keys_from_env(manifest.server.admin_key_env)
     admin_on = bool(admin_keys) or is_loopback(manifest.server.host)
@@ -55,7 +56,7 @@ def create_app(
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         core = InferenceCore(manifest, runtime_factory)
         app.state.core = core
-        app.state.reload = reload or core.reload
+        app.state.reload = functools.partial(reload, core) if reload else core.reload
         core.observers.append(metrics)
         if live is not None:
             core.observers.append(live)

@@ -17,7 +17,7 @@ from uvicorn.supervisors import Multiprocess
 
 from mlserve import wire
 from mlserve.logging import log_config
-from mlserve.manifest import Manifest, load_manifest
+from mlserve.manifest import Manifest, ServerSpec, load_manifest
 from mlserve.server.protocol import ConnectionLimits, GuardedHttpProtocol
 from mlserve.settings import with_server
 
@@ -71,8 +71,27 @@ def serve(manifest_path: str, manifest: Manifest) -> None:
     spec = manifest.server
     os.environ[MANIFEST_ENV] = manifest_path
     os.environ[OVERRIDES_ENV] = json.dumps({name: getattr(spec, name) for name in WORKER_OVERRIDES})
-    options: dict[str, Any] = {
-        "factory": True,
+    options: dict[str, Any] = {"factory": True, **_uvicorn_options(spec)}
+    if spec.workers > 1:
+        os.environ[wire.ENV_SUPERVISOR_PID] = str(os.getpid())
+        with _shared_metrics_dir():
+            config = uvicorn.Config(APP, workers=spec.workers, **options)
+            ReloadingSupervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    GracefulServer(uvicorn.Config(APP, **options)).run()
+
+
+def serve_app(app: FastAPI, spec: ServerSpec) -> None:
+    """Serve an app built in this process (the Ray backend's front) as `serve` serves its
+    own: the same connection limits, logs and graceful shutdown."""
+    GuardedHttpProtocol.configure(
+        ConnectionLimits(spec.header_timeout_s, spec.body_timeout_s, spec.max_connections)
+    )
+    GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run()
+
+
+def _uvicorn_options(spec: ServerSpec) -> dict[str, Any]:
+    return {
         "host": spec.host,
         "port": spec.port,
         "log_config": log_config(spec.log_level, spec.log_format),
@@ -81,13 +100,6 @@ def serve(manifest_path: str, manifest: Manifest) -> None:
         "timeout_keep_alive": spec.keep_alive_s,
         "http": PROTOCOL,
     }
-    if spec.workers > 1:
-        os.environ[wire.ENV_SUPERVISOR_PID] = str(os.getpid())
-        with _shared_metrics_dir():
-            config = uvicorn.Config(APP, workers=spec.workers, **options)
-            ReloadingSupervisor(config, sockets=[config.bind_socket()]).run()
-        return
-    GracefulServer(uvicorn.Config(APP, **options)).run()
 
 
 class ReloadingSupervisor(Multiprocess):

@@ -169,3 +169,48 @@ models:
             time.sleep(0.5)
         code, log = served.terminate()
     assert code == 0, log[-2000:]
+
+
+def test_two_fronts_share_the_models_and_one_survives_the_other(
+    cluster: str, samples: Path, tmp_path: Path
+) -> None:
+    """Two `serve --backend ray` processes joined to one cluster, requests round-robin over
+    them; one front is killed with SIGKILL while 2,000 requests flow. Every request sent to
+    the survivor succeeds, and a client's retry of a request to the dead one lands on it."""
+    manifest = write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {samples / 'iris-v2.joblib'}}}\n",
+    )
+    front = ("--backend", "ray", "--ray-address", cluster)
+    with (
+        serving_process(str(manifest), *front) as first,
+        serving_process(str(manifest), *front) as second,
+    ):
+        urls = [first.url, second.url]
+        assert all(answered_version(u, "/predict") == "v1" for u in urls)
+        sent_to_survivor, retried = [], []
+
+        def one(i: int, client: httpx.Client) -> int:
+            url = urls[i % 2]
+            try:
+                answer = client.post(url + "/predict", json=ROW)
+            except httpx.TransportError:  # the killed front: ask the other one
+                retried.append(i)
+                answer = client.post(urls[(i + 1) % 2] + "/predict", json=ROW)
+            if url == second.url:
+                sent_to_survivor.append(answer.status_code)
+            return answer.status_code
+
+        with httpx.Client(timeout=60) as client, ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(one, i, client) for i in range(2000)]
+            deadline = time.monotonic() + 60
+            while sum(f.done() for f in futures) < 200:  # requests are flowing
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            os.killpg(first.proc.pid, signal.SIGKILL)
+            assert not all(f.done() for f in futures)
+            codes = [f.result() for f in futures]
+        assert codes == [200] * 2000
+        assert sent_to_survivor == [200] * len(sent_to_survivor)
+        assert retried  # some requests were aimed at the killed front, and succeeded
+        assert answered_version(second.url, "/predict") == "v1"

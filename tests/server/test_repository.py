@@ -12,10 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
 import tritonclient.http as triton
 from tritonclient.utils import InferenceServerException
 
 from mlserve import wire
+from mlserve.server.admin import is_admin_path
+from tests.e2e.fuzzing import fuzz_every_operation
+from tests.e2e.test_schemathesis import CHECKS
 from tests.models import slow_classifier
 from tests.support import run_cli, serving_process, write_manifest
 
@@ -245,3 +249,17 @@ def test_admin_routes_are_off_on_a_public_bind_without_a_key(iris_folder: Path) 
         assert httpx.post(local + "/models/iris/predict", json=ROW).status_code == 200
         _, log = served.terminate()
     assert "admin routes (repository API, reload) are off" in log
+
+
+@pytest.mark.slow
+def test_the_admin_routes_survive_fuzzing(
+    iris_folder: Path, serve_manifest: Callable[..., str]
+) -> None:
+    """Every admin operation, fuzzed: no 5xx, every answer as documented; the server serves on."""
+    url = serve_manifest(iris_manifest(iris_folder))
+    schema = schemathesis.openapi.from_url(url + "/openapi.json")
+    assert fuzz_every_operation(schema, url, CHECKS, max_examples=30, only=is_admin_path) == 4
+    assert httpx.post(url + wire.RELOAD).status_code == 200
+    client = triton.InferenceServerClient(url.removeprefix("http://"))
+    client.load_model("iris")  # whatever the fuzzing unloaded
+    assert httpx.post(url + "/models/iris/predict", json=ROW).status_code == 200
