@@ -22,8 +22,10 @@ WRK_CORE = "1"
 LUA = Path(__file__).with_name("post.lua")
 
 
-def wrk(url: str, connections: int, seconds: float, pinned: bool = True) -> dict[str, Any]:
-    """Requests/s, p50, p99 (ms) and errors for one row per request."""
+def wrk(
+    url: str, connections: int, seconds: float, pinned: bool = True, script: Path = LUA
+) -> dict[str, Any]:
+    """Requests/s, p50, p99 (ms) and errors for one row per request (or `script`'s body)."""
     pin = ["taskset", "-c", WRK_CORE] if pinned else []
     out = subprocess.run(
         [
@@ -36,7 +38,7 @@ def wrk(url: str, connections: int, seconds: float, pinned: bool = True) -> dict
             "--timeout",
             "30s",
             "-s",
-            str(LUA),
+            str(script),
             url,
         ],
         capture_output=True,
