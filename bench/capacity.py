@@ -11,11 +11,17 @@ instance take 64 connections. From `/proc` and the front's own metrics:
                  batching, one Ray call per batch)
   replica cost   CPU seconds of the replica processes per batch, and the mean batch size
 
-A node of K cores runs one front (one core: its event loop) and replicas on the other K - 1.
-It serves min(1 / front cost, (K - 1) x batch rows / replica cost) requests per second; N nodes
-behind a load balancer serve N times that (fronts share nothing; replicas are per node). The
-table predicts 1, 2, 4, 8 and 16 nodes of 2 and of 8 cores, and sets the one point measured
-here (one node of this machine's cores) next to its prediction.
+A node of K cores serves at most 1 / front cost requests per second (the front is one Python
+event loop), and its K cores are shared by all the work, the front's and the replicas' (a
+replica's framework uses every core it is given: torch's threads do). So one node serves
+
+    min(1 / front cost, K / (front cost + replica cost per row))
+
+requests per second, and N nodes behind a load balancer N times that (fronts share nothing;
+each node runs its own replicas). The table predicts 1 to 16 nodes of 2 and of 8 cores, and
+sets the one point measured here (one node of this machine's cores) next to its prediction.
+(Ray's own processes, the raylet, GCS and Serve controller, are left out: on 2 cores they are
+what the prediction misses.)
 """
 
 from __future__ import annotations
@@ -130,15 +136,19 @@ def _measure(
 
 
 def node_capacity(m: dict[str, Any], cores: int) -> float:
-    front = 1000 / m["front_ms_per_request"]
-    replicas = (cores - 1) * m["rows_per_batch"] * 1000 / m["replica_ms_per_batch"]
-    return min(front, replicas)
+    front_s = m["front_ms_per_request"] / 1000
+    replica_s_per_row = m["replica_ms_per_batch"] / 1000 / m["rows_per_batch"]
+    return min(1 / front_s, cores / (front_s + replica_s_per_row))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--report", type=Path, help="print the tables of a saved run")
     args = parser.parse_args()
+    if args.report:
+        report(json.loads(args.report.read_text()))
+        return
     work = ROOT / "bench" / ".work" / "capacity"
     work.mkdir(parents=True, exist_ok=True)
     lr = models.build(ROOT / "bench" / ".work")["lr"]
@@ -187,9 +197,7 @@ def report(measured: list[dict[str, Any]]) -> None:
             f"{m['rows_per_batch']:.1f}",
         )
     console.print(costs)
-    table = Table(
-        title="predicted requests/s (N nodes of K cores: one front each, replicas on K-1)"
-    )
+    table = Table(title="predicted requests/s, N nodes x K cores (one front each)")
     table.add_column("model")
     for nodes in NODES:
         for cores in CORES:

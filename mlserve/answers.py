@@ -79,6 +79,8 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
         )
         if info.replicas is not None:
             out["replicas"] = info.replicas
+        if info.replica_details is not None:
+            out["replica_details"] = info.replica_details
     return out
 
 

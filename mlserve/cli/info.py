@@ -95,6 +95,9 @@ def _cell(model: dict[str, Any], column: str) -> str:
         value = f"{model['framework']} {model.get('framework_version') or ''}".strip()
     elif column == "labels":
         value = ", ".join(model.get("labels") or [])
+    elif column == "replicas" and model.get("replica_details"):
+        where = ", ".join(f"{r['node']} {r['state']}" for r in model["replica_details"])
+        value = f"{model.get('replicas')} ({where})"
     else:
         value = model.get(column)
     return "" if value is None else str(value)

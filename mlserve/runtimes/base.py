@@ -43,6 +43,8 @@ class RuntimeInfo:
     device: str = "cpu"
     notes: list[str] = field(default_factory=list)
     replicas: int | None = None  # copies serving the model, where a backend runs several
+    # each copy's node and state, where the backend tells them: [{"node": ip, "state": ...}]
+    replica_details: list[dict[str, str]] | None = None
     preprocess: PreprocessSpec | None = None  # image models: how an image becomes the input
     max_length: int | None = None  # text models: tokens kept per text
     engine: str | None = None  # what runs the model when not the framework (accelerate)

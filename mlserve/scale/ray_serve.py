@@ -116,6 +116,7 @@ class RayRuntime(Runtime):
 
 
 def _with_replicas(info: RuntimeInfo, name: str) -> RuntimeInfo:
+    """The running replica count, and each replica's node and state."""
     from dataclasses import replace
 
     try:
@@ -127,7 +128,23 @@ def _with_replicas(info: RuntimeInfo, name: str) -> RuntimeInfo:
         for state, n in deployment.replica_states.items()
         if str(getattr(state, "value", state)) == "RUNNING"
     )
-    return replace(info, replicas=running)
+    return replace(info, replicas=running, replica_details=_replica_details(name))
+
+
+def _replica_details(name: str) -> list[dict[str, str]] | None:
+    """From the Serve controller's details (Ray's dashboard shows the same); None where this
+    Ray version does not give them."""
+    try:
+        from ray.serve.context import _get_global_client
+
+        client = _get_global_client()
+        if client is None:
+            return None
+        details = client.get_serve_details()
+        replicas = details["applications"][APP_NAME]["deployments"][name]["replicas"]
+        return [{"node": str(r.get("node_ip")), "state": str(r.get("state"))} for r in replicas]
+    except Exception:  # a private API: its absence costs only this detail
+        return None
 
 
 def ingress_manifest(manifest: Manifest) -> Manifest:
