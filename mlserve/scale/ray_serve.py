@@ -142,7 +142,10 @@ def _replica_details(name: str) -> list[dict[str, str]] | None:
             return None
         details = client.get_serve_details()
         replicas = details["applications"][APP_NAME]["deployments"][name]["replicas"]
-        return [{"node": str(r.get("node_ip")), "state": str(r.get("state"))} for r in replicas]
+        return [
+            {"node": str(r["node_ip"]), "state": str(getattr(r["state"], "value", r["state"]))}
+            for r in replicas
+        ]
     except Exception:  # a private API: its absence costs only this detail
         return None
 

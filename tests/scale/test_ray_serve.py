@@ -117,7 +117,7 @@ models:
         # each replica's node and state (Ray may still be retiring the dead one)
         running = [r for r in info["replica_details"] if r["state"] == "RUNNING"]
         assert len(running) == 2
-        assert {r["node"] for r in running} == {"127.0.0.1"}
+        assert len({r["node"] for r in running}) == 1  # the one node of this cluster
         table = run_cli("info", "--url", served.url, "--output", "table", env={"COLUMNS": "200"})
         assert "replicas" in table.stdout  # `mlserve info` shows them on a Ray backend
         code, log = served.terminate()
