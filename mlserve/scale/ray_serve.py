@@ -8,8 +8,9 @@ No Ray proxy and no ingress replica sit on the request path: the front is the un
 mlserve app whose runtimes are `RayRuntime` proxies, so the HTTP API, JSON and errors are the
 single-process server's, and each front batches its own traffic: one Ray call per batch, the
 batch a numpy array. Start one front per node (`--ray-address` joins the cluster): they share
-the model deployments, and a front that dies leaves the others serving. The front keeps as
-many batches in flight per model as the model has replicas.
+the model deployments, and a front that dies leaves the others serving. The front keeps two
+batches in flight per replica: while one computes, the next is on its way (measured: 0.64x of
+one process with one per replica, 0.74-0.90x with two).
 
 Reload (SIGHUP, the admin route, `--watch`): the front deploys the old and the new versions
 together, switches its own core over (the same zero-failure swap as one process), then
@@ -151,9 +152,9 @@ def _replica_details(name: str) -> list[dict[str, str]] | None:
 
 
 def ingress_manifest(manifest: Manifest) -> Manifest:
-    """The front's manifest: as many batches in flight per model as it has replicas."""
+    """The front's manifest: two batches in flight per replica of each model."""
     models = [
-        m.model_copy(update={"max_concurrency": m.max_concurrency or _max_replicas(m)})
+        m.model_copy(update={"max_concurrency": m.max_concurrency or 2 * _max_replicas(m)})
         for m in manifest.models
     ]
     return manifest.model_copy(update={"models": models})
