@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -218,3 +219,24 @@ def test_two_fronts_share_the_models_and_one_survives_the_other(
         assert sent_to_survivor == [200] * len(sent_to_survivor)
         assert retried  # some requests were aimed at the killed front, and succeeded
         assert answered_version(second.url, "/predict") == "v1"
+
+
+def test_replicas_reserve_fractions_of_a_gpu(tmp_path: Path) -> None:
+    """Small models can share a GPU: `resources.num_gpus: 0.25` is what each replica reserves."""
+    from mlserve.manifest import load_manifest
+
+    with warnings.catch_warnings():  # Ray's own pydantic deprecations, on import
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from mlserve.scale.ray_serve import model_deployment
+
+    (tmp_path / "m.joblib").write_bytes(b"x")
+    manifest = load_manifest(
+        write_manifest(
+            tmp_path,
+            "models:\n  - {name: m, runtime: sklearn, path: m.joblib, replicas: 4,"
+            " resources: {num_cpus: 0.5, num_gpus: 0.25}}\n",
+        )
+    )
+    deployment = model_deployment(manifest.models[0])._bound_deployment
+    assert deployment.ray_actor_options == {"num_cpus": 0.5, "num_gpus": 0.25}
+    assert deployment.num_replicas == 4
