@@ -32,7 +32,7 @@ from mlserve.errors import (
 from mlserve.inputs import KIND_OF_OPERATION, check_kind, tabular, text
 from mlserve.manifest import Manifest, ModelSpec, load_manifest
 from mlserve.offload import off_loop
-from mlserve.registry import ModelEntry, ModelRegistry
+from mlserve.registry import ModelEntry, ModelRegistry, Table
 from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
 from mlserve.shadows import ShadowTraffic
 from mlserve.wire import Operation
@@ -174,28 +174,7 @@ class InferenceCore:
             manifest = manifest.model_copy(update={"server": self.manifest.server})
             table = self._registry.plan(manifest)
             current = set(self._registry.entries())
-            report: dict[str, list[str]] = {"loaded": [], "kept": [], "failed": [], "removed": []}
-            for name, versions in table.by_name.items():
-                for version, entry in list(versions.items()):
-                    if entry in current:
-                        continue
-                    before = self._current(name, version)
-                    if entry.spec.load == "startup" or (before and before.status == "ready"):
-                        await self._registry.load(entry)
-                    if entry.status == "failed" and before is not None and before.runtime:
-                        before.replacement_error = entry.reason
-                        versions[version] = before  # the old one keeps serving
-                        report["kept"].append(entry.spec.key)
-                        log.error(
-                            "reload: model %s keeps its previous files: %s",
-                            entry.spec.key,
-                            entry.reason,
-                            extra={"event": "reload_kept", "model": name, "version": version},
-                        )
-                    elif entry.status == "failed":
-                        report["failed"].append(entry.spec.key)
-                    else:
-                        report["loaded"].append(entry.spec.key)
+            report = await self._load_new_versions(table, current)
             self._registry.swap(table)
             self.manifest = manifest
             kept = set(table.entries())
@@ -212,6 +191,36 @@ class InferenceCore:
                 extra={"event": "reloaded", **report},
             )
             return report
+
+    async def _load_new_versions(
+        self, table: Table, current: set[ModelEntry]
+    ) -> dict[str, list[str]]:
+        """Load the table's new entries (startup ones, and those replacing a loaded version)
+        while the current ones serve; where a replacement fails, put the current entry back
+        in the table, so that it keeps serving."""
+        report: dict[str, list[str]] = {"loaded": [], "kept": [], "failed": [], "removed": []}
+        for name, versions in table.by_name.items():
+            for version, entry in list(versions.items()):
+                if entry in current:
+                    continue
+                before = self._current(name, version)
+                if entry.spec.load == "startup" or (before and before.status == "ready"):
+                    await self._registry.load(entry)
+                if entry.status == "failed" and before is not None and before.runtime:
+                    before.replacement_error = entry.reason
+                    versions[version] = before
+                    report["kept"].append(entry.spec.key)
+                    log.error(
+                        "reload: model %s keeps its previous files: %s",
+                        entry.spec.key,
+                        entry.reason,
+                        extra={"event": "reload_kept", "model": name, "version": version},
+                    )
+                else:
+                    report["failed" if entry.status == "failed" else "loaded"].append(
+                        entry.spec.key
+                    )
+        return report
 
     def _tell(self, event: str, *args: Any) -> None:
         """Observers that record `event` (e.g. the server's metrics) are told of it."""
