@@ -51,6 +51,11 @@ def version_of(url: str, path: str = "/models/iris/predict", fresh: bool = False
     return version
 
 
+def ready_on_a_fresh_connection(url: str) -> bool:
+    answer = httpx.get(url + wire.READY, headers={"Connection": "close"}, timeout=30)
+    return answer.status_code == 200
+
+
 def index(url: str) -> dict[str, dict[str, str]]:
     rows = httpx.post(url + wire.V2_REPOSITORY_INDEX).json()
     return {r["version"]: r for r in rows if r["name"] == "iris"}
@@ -167,6 +172,8 @@ def test_sighup_and_the_reload_route_reach_every_worker(folder: Path) -> None:
     path = manifest(folder)
     with serving_process(str(path), "--workers", "2") as served:
         url = served.url
+        # serving_process waited for one worker to be ready; wait for both
+        wait_for(lambda: all(ready_on_a_fresh_connection(url) for _ in range(20)))
         assert {version_of(url, fresh=True) for _ in range(20)} == {"v2"}
         manifest(folder, MODELS.replace("labels: [setosa", "default: true, labels: [setosa"))
         served.proc.send_signal(signal.SIGHUP)
