@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlserve import wire
-from mlserve.errors import InputError, SchemaViolation
+from mlserve.errors import InputError, SchemaViolation, Unauthorized
 from mlserve.schemas import (
     IndexRequest,
     LoadRequest,
@@ -29,8 +29,10 @@ from mlserve.schemas import (
     admin_docs,
     json_body,
 )
+from mlserve.server import errors
 from mlserve.server.auth import has_valid_key
 from mlserve.server.body import read_bytes
+from mlserve.server.errors import RouteError
 from mlserve.server.reloading import tell_other_workers
 from mlserve.server.responses import FastJSONResponse
 from mlserve.server.routes import core_of
@@ -66,24 +68,17 @@ class AdminGuard:
         if scope["type"] != "http" or not is_admin_path(scope["path"]):
             await self.app(scope, receive, send)
             return
+        request = Request(scope, receive, send)
         if not self.enabled:
             message = f"no route {scope['method']} {scope['path']}; see {wire.DOCS} for the API"
-            await _refuse(scope, send, 404, "not_found", message)
+            refusal = errors.render(request, RouteError(404, "not_found", message))
         elif self.keys and not has_valid_key(scope, self.keys):
             message = "missing or wrong admin key; send Authorization: Bearer <key>"
-            await _refuse(scope, send, 401, "unauthorized", message)
+            refusal = errors.render(request, Unauthorized(message), {"WWW-Authenticate": "Bearer"})
         else:
             await self.app(scope, receive, send)
-
-
-async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
-    v2 = scope["path"].startswith(wire.V2 + "/")
-    body = {"error": message} if v2 else {"error": code, "message": message}
-    headers = [(b"content-type", b"application/json")]
-    if status == 401:
-        headers.append((b"www-authenticate", b"Bearer"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": orjson.dumps(body)})
+            return
+        await refusal(scope, receive, send)
 
 
 ADMIN_BODY_LIMIT = 64 * 1024  # a few parameters; nothing here takes files
