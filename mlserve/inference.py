@@ -368,7 +368,7 @@ class InferenceCore:
         routing = self._registry.routing(name)
         if routing is not None and routing.shadow is not None:
             shadow = routing.shadow
-            if routing.aliases.get(shadow.version, shadow.version) != version:
+            if routing.version_of(shadow.version) != version:
                 self._shadows.offer(name, shadow, batch, result)
         texts = batch if operation == "classify" and isinstance(batch, list) else None
         return Answer(entry, result, single, texts)

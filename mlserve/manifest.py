@@ -215,6 +215,10 @@ class RoutingSpec(_Strict):
     traffic: dict[Name, Annotated[float, Field(ge=0, le=100)]] = {}
     shadow: ShadowSpec | None = None
 
+    def version_of(self, version: str) -> str:
+        """A version's own name: an alias replaced by the version it stands for."""
+        return self.aliases.get(version, version)
+
 
 class Manifest(_Strict):
     server: ServerSpec = ServerSpec()
@@ -225,7 +229,7 @@ class Manifest(_Strict):
     def version_of(self, name: str, version: str) -> str:
         """A version's own name: an alias replaced by the version it stands for."""
         routing = self.routing.get(name)
-        return routing.aliases.get(version, version) if routing else version
+        return routing.version_of(version) if routing else version
 
 
 def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:

@@ -142,12 +142,13 @@ class ModelRegistry:
         self.listeners: list[Callable[[ModelEntry], None]] = []  # told of every state change
         self.serving = False  # the startup models are loaded
         self._released: list[weakref.ref[Any]] = []  # what release() dropped
+        self._by_name: dict[str, dict[str, ModelEntry]] = {}  # empty until the first swap
         self.swap(self.plan(manifest))
 
     def plan(self, manifest: Manifest) -> Table:
         """The table of entries for `manifest`: this registry's entry where a version is
         unchanged (same spec but for `default`, same files), a new entry elsewhere."""
-        current = getattr(self, "_by_name", {})
+        current = self._by_name
         by_name: dict[str, dict[str, ModelEntry]] = {}
         default_version: dict[str, str] = {}
         for spec in manifest.models:
@@ -159,7 +160,10 @@ class ModelRegistry:
             default_version[name] = default.version
             for spec in specs:
                 old = current.get(name, {}).get(spec.version)
-                versions[spec.version] = old if _unchanged(old, spec) else ModelEntry(spec, False)
+                if old is not None and _unchanged(old, spec):
+                    versions[spec.version] = old
+                else:
+                    versions[spec.version] = ModelEntry(spec, False)
         return Table(
             by_name,
             default_version,
@@ -205,7 +209,7 @@ class ModelRegistry:
             version = self._split(routing) if routing and routing.traffic else None
             version = version or self._default_version[name]
         elif routing is not None:
-            version = routing.aliases.get(version, version)
+            version = routing.version_of(version)
         entry = versions.get(version)
         if entry is None:
             raise ModelNotFound(
@@ -226,7 +230,7 @@ class ModelRegistry:
                 point -= percent
                 if point < 0:
                     break
-        return routing.aliases.get(chosen, chosen)
+        return routing.version_of(chosen)
 
     def _default_of_kind(self, kind: str) -> str:
         candidates = [self.default_model, *self._by_name]
@@ -426,10 +430,10 @@ class Table:
         return [e for versions in self.by_name.values() for e in versions.values()]
 
 
-def _unchanged(old: ModelEntry | None, spec: ModelSpec) -> bool:
+def _unchanged(old: ModelEntry, spec: ModelSpec) -> bool:
     """Whether `old` can go on serving `spec`: the same options (being the default aside), a
     successful load or none yet, and the same files as when it loaded."""
-    if old is None or old.status == "failed":
+    if old.status == "failed":
         return False
     if old.spec.model_copy(update={"default": spec.default}) != spec:
         return False
