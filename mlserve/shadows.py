@@ -33,7 +33,7 @@ ShadowCall = Callable[[str, str, Batch], Awaitable[BatchPrediction]]
 
 
 # Tells the core's observers of an event: ("shadow_call", model, version, outcome, rows,
-# agreed rows, seconds).
+# agreed rows, seconds[, the share of agreeing rows so far]).
 Tell = Callable[..., None]
 
 
@@ -49,11 +49,16 @@ class ShadowStats:
     dropped: int = 0
     seconds: float = 0.0
 
+    @property
+    def agreement(self) -> float | None:
+        """The share of compared rows on which the shadow agreed."""
+        return self.agreed_rows / self.rows if self.rows else None
+
     def describe(self) -> dict[str, Any]:
         return {
             "version": self.version,
             "requests": self.requests,
-            "agreement": round(self.agreed_rows / self.rows, 6) if self.rows else None,
+            "agreement": None if self.agreement is None else round(self.agreement, 6),
             "errors": self.errors,
             "dropped": self.dropped,
             "mean_latency_ms": round(1000 * self.seconds / self.requests, 3)
@@ -145,7 +150,8 @@ class ShadowTraffic:
         stats.rows += len(copy.primary)
         stats.agreed_rows += agreed
         stats.seconds += seconds
-        self._observe(name, copy.spec.version, "compared", len(copy.primary), agreed, seconds)
+        rows, share = len(copy.primary), stats.agreement
+        self._tell("shadow_call", name, stats.version, "compared", rows, agreed, seconds, share)
 
     def _stats(self, name: str, version: str) -> ShadowStats:
         stats = self.stats.get(name)

@@ -126,7 +126,6 @@ class Metrics:
             ["model", "version"],
             registry=r,
         )
-        self._shadow_rows: dict[tuple[str, str], list[int]] = {}
         self._request_children: dict[tuple[str, str | None, str | None, int], Any] = {}
         self._call_children: dict[str, Any] = {}
 
@@ -173,19 +172,24 @@ class Metrics:
             self.reload_load_failures.labels(model, version).inc()
 
     def shadow_call(
-        self, model: str, version: str, outcome: str, rows: int, agreed: int, seconds: float
+        self,
+        model: str,
+        version: str,
+        outcome: str,
+        rows: int,
+        agreed: int,
+        seconds: float,
+        agreement: float | None = None,
     ) -> None:
+        """One copy's outcome; `agreement`: the shadow's share of agreeing rows so far."""
         self.shadow_requests.labels(model, version, outcome).inc()
         if outcome != "compared":
             return
         self.shadow_latency.labels(model, version).observe(seconds)
         self.shadow_rows.labels(model, version, "yes").inc(agreed)
         self.shadow_rows.labels(model, version, "no").inc(rows - agreed)
-        totals = self._shadow_rows.setdefault((model, version), [0, 0])
-        totals[0] += agreed
-        totals[1] += rows
-        if totals[1]:
-            self.shadow_agreement.labels(model, version).set(totals[0] / totals[1])
+        if agreement is not None:
+            self.shadow_agreement.labels(model, version).set(agreement)
 
     def render(self) -> bytes:
         if os.environ.get(MULTIPROCESS_ENV):
