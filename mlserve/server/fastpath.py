@@ -6,7 +6,8 @@ the time of mlserve's own endpoint. This pure ASGI layer answers `POST` on the p
 routes itself, with the very same endpoint functions and error renderer; every other request,
 and every other method on those paths, goes on to FastAPI, which still documents the routes
 (the OpenAPI document is unchanged). It sits inside the request-id, API-key and CORS layers,
-so those apply as before.
+so those apply as before; it answers an unexpected failure itself (500, logged), since
+FastAPI's server-error layer is behind it.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class PredictionFastPath:
             response = await route.endpoint(request, **params)
         except MlserveError as exc:
             response = errors.render(request, exc)
+        except Exception as exc:  # FastAPI's server-error layer is behind this one, not in front
+            response = await errors.unexpected_error(request, exc)
         await response(scope, receive, send)
 
 

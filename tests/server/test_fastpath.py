@@ -155,8 +155,8 @@ def test_the_fast_path_knows_every_prediction_route(samples: Path) -> None:
     from mlserve.server.fastpath import PredictionFastPath
 
     app = create_app(load_manifest(samples / "models.yaml"))
-    layer = next(m for m in app.user_middleware if m.cls is PredictionFastPath)
-    routes = layer.kwargs["routes"]
+    assert isinstance(app.fast_path, PredictionFastPath)
+    routes = [route for found in app.fast_path.by_suffix.values() for route in found]
     # every operation under every prefix, and V2 inference with and without a version
     assert len(routes) == len(wire.OPERATION_ROUTES) * 4 + 2
     fast = PredictionFastPath(app, routes)
