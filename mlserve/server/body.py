@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
+from starlette.types import Message, Receive, Scope
 
 from mlserve.errors import ClientGone, InputError, LimitExceeded, UnsupportedMediaType
 from mlserve.offload import off_loop
@@ -16,20 +17,33 @@ OFF_LOOP_BYTES = 256 * 1024
 JSON_HINT = "send Content-Type: application/json (curl: -H 'Content-Type: application/json')"
 
 
-async def read_bytes(request: Request, limit: int) -> bytearray:
-    """The whole body, refused past `limit`. A declared Content-Length is read into one buffer
-    of that size (no growing and no final copy: a 10,000-row binary tensor is 1.6 MB)."""
-    declared = request.headers.get("content-length", "")
+def header(scope: Scope, name: bytes) -> str | None:
+    """One request header (`name` in lower case, as ASGI servers give them), or None."""
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+async def receive_bytes(scope: Scope, receive: Receive, limit: int) -> bytes | bytearray:
+    """The whole body, refused past `limit`. A body that comes in one message (every
+    single-row request) is used as it is; a longer one with a declared Content-Length is read
+    into one buffer of that size (no growing and no final copy: a 10,000-row binary tensor is
+    1.6 MB)."""
+    declared = header(scope, b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise LimitExceeded(f"request body is {declared} bytes; the limit is {limit}")
-    expected = int(declared) if declared.isdigit() else 0
-    body, filled = bytearray(expected), 0
-    receive = request.receive  # the ASGI messages themselves: no stream generator per request
+    message = await receive()
+    first = _chunk(message, limit)
+    if not message.get("more_body", False):
+        return first
+    expected = max(int(declared) if declared.isdigit() else 0, len(first))
+    body, filled = bytearray(expected), len(first)
+    body[:filled] = first
     while True:
         message = await receive()
-        if message["type"] == "http.disconnect":  # gone, or closed by the body timeout
-            raise ClientGone("the client left before sending the whole body")
-        chunk = message.get("body", b"")
+        chunk = _chunk(message, limit)
         end = filled + len(chunk)
         if end > limit:
             raise LimitExceeded(f"request body is over the limit of {limit} bytes")
@@ -42,11 +56,21 @@ async def read_bytes(request: Request, limit: int) -> bytearray:
     return body
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+def _chunk(message: Message, limit: int) -> bytes:
+    if message["type"] == "http.disconnect":  # gone, or closed by the body timeout
+        raise ClientGone("the client left before sending the whole body")
+    chunk: bytes = message.get("body", b"")
+    if len(chunk) > limit:
+        raise LimitExceeded(f"request body is over the limit of {limit} bytes")
+    return chunk
+
+
+async def receive_json(scope: Scope, receive: Receive, limit: int) -> Any:
+    content_type = header(scope, b"content-type") or "application/json"
+    content_type = content_type.split(";")[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise UnsupportedMediaType(f"unsupported content type {content_type!r}; {JSON_HINT}")
-    body = await read_bytes(request, limit)
+    body = await receive_bytes(scope, receive, limit)
     if not body or body.isspace():
         raise InputError("empty request body; send a JSON object (see /docs)")
     try:
@@ -55,3 +79,11 @@ async def read_json(request: Request, limit: int) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"malformed JSON: {exc}") from None
+
+
+async def read_bytes(request: Request, limit: int) -> bytes | bytearray:
+    return await receive_bytes(request.scope, request.receive, limit)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    return await receive_json(request.scope, request.receive, limit)

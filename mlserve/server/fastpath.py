@@ -1,29 +1,49 @@
 """The prediction routes (and V2 inference) served without FastAPI's routing stack.
 
-Profiled under load (py-spy, LogisticRegression, 64 connections, one row per request), FastAPI
-and Starlette's router, dependency solving and exception-middleware layers took about twice
-the time of mlserve's own endpoint. This pure ASGI layer answers `POST` on the prediction
-routes itself, with the very same endpoint functions and error renderer; every other request,
-and every other method on those paths, goes on to FastAPI, which still documents the routes
-(the OpenAPI document is unchanged). It sits inside the request-id, API-key and CORS layers,
-so those apply as before; it answers an unexpected failure itself (500, logged), since
-FastAPI's server-error layer is behind it.
+Profiled under load (py-spy, LogisticRegression, 64 connections, one row per request),
+FastAPI and Starlette's router, dependency solving, request and response objects took about
+as much time as mlserve's own work. This pure ASGI layer answers `POST` on the prediction
+routes itself: the JSON operations straight from the ASGI messages (the same body reader,
+inference core, encoder and error renderer as the routed endpoints), image uploads and V2
+inference through their endpoint functions. Every other request, and every other method on
+those paths, goes on to FastAPI, which still documents the routes (the OpenAPI document is
+unchanged). It sits inside the request-id, API-key and CORS layers, so those apply as before;
+it answers an unexpected failure itself (500, logged), since FastAPI's server-error layer is
+behind it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, NamedTuple
 
+import anyio
 from fastapi.routing import APIRoute
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlserve import wire
 from mlserve.errors import MlserveError
+from mlserve.inference import InferenceCore
 from mlserve.server import errors
+from mlserve.server.body import receive_json
+from mlserve.server.responses import answer_json
+from mlserve.wire import Operation
 
 # Each operation's route suffix, longest first: a batch route is not taken for a single row.
 SUFFIXES = sorted([*wire.OPERATION_ROUTES.values(), wire.V2_INFER], key=len, reverse=True)
+# The operations answered from the ASGI messages (an image route also takes multipart uploads).
+JSON_OPERATIONS: dict[str, Operation] = {
+    wire.OPERATION_ROUTES[op]: op for op in ("predict", "predict_batch", "classify")
+}
+JSON_TYPE = (b"content-type", b"application/json")
+VERSION_HEADER = wire.MODEL_VERSION_HEADER.lower().encode()
+
+
+class Match(NamedTuple):
+    route: APIRoute
+    params: dict[str, str]
+    operation: Operation | None  # None: answered by the route's endpoint
 
 
 class PredictionFastPath:
@@ -35,13 +55,13 @@ class PredictionFastPath:
             suffix = next(s for s in SUFFIXES if route.path.endswith(s))
             self.by_suffix[suffix].append(route)
 
-    def match(self, path: str) -> tuple[APIRoute, dict[str, Any]] | None:
+    def match(self, path: str) -> Match | None:
         for suffix in SUFFIXES:
             if path.endswith(suffix):
                 for route in self.by_suffix[suffix]:
                     found = route.path_regex.match(path)
                     if found:
-                        return route, found.groupdict()
+                        return Match(route, found.groupdict(), JSON_OPERATIONS.get(suffix))
                 return None
         return None
 
@@ -52,16 +72,47 @@ class PredictionFastPath:
         if matched is None:
             await self.app(scope, receive, send)
             return
-        route, params = matched
+        route, params, operation = matched
         scope["route"], scope["path_params"] = route, params
-        request = Request(scope, receive, send)
         try:
-            response = await route.endpoint(request, **params)
+            if operation is not None:
+                await answer(scope, receive, send, operation, params)
+                return
+            response = await route.endpoint(Request(scope, receive, send), **params)
         except MlserveError as exc:
-            response = errors.render(request, exc)
+            response = errors.render(Request(scope, receive, send), exc)
         except Exception as exc:  # FastAPI's server-error layer is behind this one, not in front
-            response = await errors.unexpected_error(request, exc)
+            response = await errors.unexpected_error(Request(scope, receive, send), exc)
         await response(scope, receive, send)
+
+
+async def answer(
+    scope: Scope, receive: Receive, send: Send, operation: Operation, params: dict[str, str]
+) -> None:
+    """A JSON operation, from the ASGI messages to the ASGI messages."""
+    core: InferenceCore = scope["app"].state.core
+    payload = await receive_json(scope, receive, core.limits.max_body_bytes)
+    is_gone = functools.partial(_is_gone, receive)
+    result = await core.predict(
+        operation, payload, params.get("name"), params.get("version"), is_gone
+    )
+    body = await answer_json(result)
+    headers = [
+        JSON_TYPE,
+        (b"content-length", str(len(body)).encode()),
+        (VERSION_HEADER, result.entry.spec.version.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _is_gone(receive: Receive) -> bool:
+    """Whether the client has left (Starlette's `is_disconnected`, without a Request)."""
+    message: Message = {}
+    with anyio.CancelScope() as cancelled:
+        cancelled.cancel()  # look, do not wait
+        message = await receive()
+    return message.get("type") == "http.disconnect"
 
 
 def prediction_routes(routes: list[Any]) -> list[APIRoute]:

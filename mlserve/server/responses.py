@@ -20,15 +20,22 @@ class FastJSONResponse(JSONResponse):
         return orjson.dumps(content, option=_OPTIONS)
 
 
-async def answer_response(answer: Answer) -> Response:
+async def answer_json(answer: Answer) -> bytes:
     """The answer as JSON. A big one (100,000 rows: about 0.3 s of building and encoding) is
     built in a worker thread, so that the event loop keeps answering probes meanwhile."""
-    # Which version answered: a split or an alias may have chosen it.
-    headers = {wire.MODEL_VERSION_HEADER: answer.entry.spec.version}
     if len(answer.result) < OFF_LOOP_ROWS:
-        return FastJSONResponse(answer.body(), headers=headers)
-    content = await off_loop(_encode, answer)
-    return Response(content, media_type="application/json", headers=headers)
+        return _encode(answer)
+    return await off_loop(_encode, answer)
+
+
+def answer_headers(answer: Answer) -> dict[str, str]:
+    """Which version answered: a split or an alias may have chosen it."""
+    return {wire.MODEL_VERSION_HEADER: answer.entry.spec.version}
+
+
+async def answer_response(answer: Answer) -> Response:
+    content = await answer_json(answer)
+    return Response(content, media_type="application/json", headers=answer_headers(answer))
 
 
 def _encode(answer: Answer) -> bytes:
