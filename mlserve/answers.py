@@ -26,7 +26,7 @@ class Answer:
     texts: list[str] | None = None  # the inputs of a text model, echoed as the seed did
 
     def body(self) -> dict[str, Any]:
-        rows = format_rows(self.result)
+        rows = self.result.json_rows()
         if self.texts is not None:
             rows = [
                 {"text": text, "label": row["prediction"], **row}
@@ -34,22 +34,6 @@ class Answer:
             ]
         head = {"model": self.entry.spec.name, "version": self.entry.spec.version}
         return {**head, **rows[0]} if self.single else {**head, "predictions": rows}
-
-
-def format_rows(result: BatchPrediction) -> list[dict[str, Any]]:
-    """One JSON-ready dict per row: prediction, plus confidence and probabilities if any.
-
-    Vectorised where numpy can do it: this runs once per row of every response."""
-    if result.probabilities is None:
-        return [{"prediction": p} for p in result.predictions]
-    labels = result.labels or []
-    confidences = result.confidences().tolist()
-    return [
-        {"prediction": p, "confidence": c, "probabilities": dict(zip(labels, row))}  # noqa: B905
-        for p, c, row in zip(  # noqa: B905 - equal lengths by construction
-            result.predictions, confidences, result.probabilities.tolist()
-        )
-    ]
 
 
 def describe_entry(entry: ModelEntry) -> dict[str, Any]:

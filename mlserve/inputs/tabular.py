@@ -30,7 +30,7 @@ def single_row(
             extra = sorted(k for k in payload if k != "features")
             raise SchemaViolation(f"unexpected field(s) beside 'features': {', '.join(extra)}")
         row = payload["features"]
-        if isinstance(row, list) and row and all(isinstance(v, list) for v in row):
+        if isinstance(row, list) and row and isinstance(row[0], list):
             raise InputError(
                 "'features' must be a flat list of numbers; "
                 'send several rows to /predict/batch as {"inputs": [[..], ..]}'

@@ -88,19 +88,28 @@ class ChosenLabels(Sequence[Any]):
 
 @dataclass
 class BatchPrediction:
-    """Model output for a batch: one prediction per row, plus probabilities for classifiers."""
+    """Model output for a batch: one prediction per row, plus probabilities for classifiers.
+    A request's share of a model call is a `slice` of the call's answer."""
 
     predictions: Sequence[Any]
     probabilities: np.ndarray | None = None  # shape (rows, len(labels))
     labels: list[str] | None = None
     finite: bool = False  # every number checked finite (once per model call, not per request)
+    # The model call's whole answer this is a share of, and where the share starts: the
+    # JSON rows are built once per call (numpy's per-call overhead paid once, not per request).
+    whole: BatchPrediction | None = field(default=None, repr=False, compare=False)
+    start: int = field(default=0, repr=False, compare=False)
+    _rows: list[dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.predictions)
 
     def slice(self, start: int, stop: int) -> BatchPrediction:
         probs = None if self.probabilities is None else self.probabilities[start:stop]
-        return BatchPrediction(self.predictions[start:stop], probs, self.labels, self.finite)
+        whole = self.whole or self
+        return BatchPrediction(
+            self.predictions[start:stop], probs, self.labels, self.finite, whole, self.start + start
+        )
 
     def confidences(self) -> np.ndarray:
         """Each row's probability of its predicted label (classifiers only)."""
@@ -111,6 +120,32 @@ class BatchPrediction:
             return picked
         best: np.ndarray = self.probabilities.max(axis=1)
         return best
+
+    def json_rows(self) -> list[dict[str, Any]]:
+        """One JSON-ready dict per row: prediction, plus confidence and probabilities if any.
+        Built for the whole model call the first time one of its shares asks."""
+        whole = self.whole or self
+        if whole._rows is None:
+            whole._rows = _json_rows(whole)
+        if whole is self:
+            return whole._rows
+        return whole._rows[self.start : self.start + len(self)]
+
+
+def _json_rows(result: BatchPrediction) -> list[dict[str, Any]]:
+    predictions = result.predictions
+    if isinstance(predictions, ChosenLabels):
+        predictions = list(predictions)
+    if result.probabilities is None:
+        return [{"prediction": p} for p in predictions]
+    labels = result.labels or []
+    confidences = result.confidences().tolist()
+    return [
+        {"prediction": p, "confidence": c, "probabilities": dict(zip(labels, row))}  # noqa: B905
+        for p, c, row in zip(  # noqa: B905 - equal lengths by construction
+            predictions, confidences, result.probabilities.tolist()
+        )
+    ]
 
 
 class Runtime(ABC):

@@ -128,6 +128,7 @@ class Metrics:
         )
         self._request_children: dict[tuple[str, str | None, str | None, int], Any] = {}
         self._call_children: dict[str, Any] = {}
+        self._queue_children: dict[str, Any] = {}
 
     def observe_request(
         self, route: str, model: str | None, version: str | None, status: int, seconds: float
@@ -155,7 +156,10 @@ class Metrics:
         children[1].observe(seconds)
 
     def queue_depth(self, spec: ModelSpec, depth: int) -> None:
-        self.queue.labels(spec.name, spec.version).set(depth)
+        child = self._queue_children.get(spec.key)  # set on every submit: labels() once
+        if child is None:
+            child = self._queue_children[spec.key] = self.queue.labels(spec.name, spec.version)
+        child.set(depth)
 
     def model_state(self, entry: ModelEntry) -> None:
         for state in STATES:
