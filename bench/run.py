@@ -81,13 +81,16 @@ def batches(paths: dict[str, Path]) -> list[dict[str, Any]]:
         os.sched_setaffinity(0, {0})  # the ceiling gets the server's core, nothing running
         ceiling = {n: load.ceiling_rows_per_second(estimator, models.rows(n)) for n in BATCH_SIZES}
         os.sched_setaffinity(0, {1})
-        for kind in ("naive", "mlserve-batch", "mlserve-v2-binary"):
-            server = "mlserve-batch" if kind == "mlserve-v2-binary" else kind
+        for kind in ("naive", "mlserve-batch", "mlserve-v2-binary", "mlserve-v2-binary-x2"):
+            server = "mlserve-batch" if kind.startswith("mlserve-v2-binary") else kind
             with servers.running(server, path, 19000 + len(out), WORK) as url:
                 for n in BATCH_SIZES:
+                    in_flight = 2 if kind.endswith("-x2") else 1
                     rate = (
-                        load.v2_binary_rows_per_second(url, "m", models.rows(n))
-                        if kind == "mlserve-v2-binary"
+                        load.v2_binary_rows_per_second(
+                            url, "m", models.rows(n), in_flight=in_flight
+                        )
+                        if kind.startswith("mlserve-v2-binary")
                         else load.batch_rows_per_second(url, models.rows(n))
                     )
                     out.append(
@@ -185,11 +188,13 @@ def report(results: dict[str, Any]) -> None:
         "naive",
         "mlserve",
         "mlserve V2 binary",
+        "V2 binary, 2 in flight",
         "ceiling",
         "mlserve/naive",
         "V2 binary/naive",
         "mlserve/ceiling",
         "V2 binary/ceiling",
+        "2 in flight/ceiling",
     ):
         table.add_column(column, justify="right")
     batch = {(r["model"], r["server"], r["rows"]): r for r in results["batch"]}
@@ -197,17 +202,20 @@ def report(results: dict[str, Any]) -> None:
         for n in BATCH_SIZES:
             naive, ours = batch[(model, "naive", n)], batch[(model, "mlserve-batch", n)]
             binary = batch[(model, "mlserve-v2-binary", n)]
+            binary2 = batch[(model, "mlserve-v2-binary-x2", n)]
             table.add_row(
                 model,
                 str(n),
                 f"{naive['rows_per_s']:.0f}",
                 f"{ours['rows_per_s']:.0f}",
                 f"{binary['rows_per_s']:.0f}",
+                f"{binary2['rows_per_s']:.0f}",
                 f"{ours['ceiling_rows_per_s']:.0f}",
                 ratio(ours["rows_per_s"], naive["rows_per_s"]),
                 ratio(binary["rows_per_s"], naive["rows_per_s"]),
                 ratio(ours["rows_per_s"], ours["ceiling_rows_per_s"]),
                 ratio(binary["rows_per_s"], ours["ceiling_rows_per_s"]),
+                ratio(binary2["rows_per_s"], ours["ceiling_rows_per_s"]),
             )
     console.print(table)
     table = Table(title="CLI wall time (median)")

@@ -21,7 +21,7 @@ import re
 import time
 import weakref
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -107,16 +107,18 @@ class ModelEntry:
         error = self.replacement_error
         return error if full or error is None else redact(error)
 
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
-        """Keep this version loaded while a request uses it."""
+    def hold(self) -> ModelEntry:
+        """Keep this version loaded while a request uses it: `with entry.hold(): ...`
+        (the entry is its own context manager: no generator per request)."""
+        return self
+
+    def __enter__(self) -> None:
         self.holders += 1
-        try:
-            yield
-        finally:
-            self.holders -= 1
-            if self.holders == 0 and self._idle is not None:
-                self._idle.set()
+
+    def __exit__(self, *exc: object) -> None:
+        self.holders -= 1
+        if self.holders == 0 and self._idle is not None:
+            self._idle.set()
 
     async def drain(self, timeout: float) -> bool:
         """Wait until no request holds this version (at most `timeout` seconds)."""

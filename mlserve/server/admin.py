@@ -86,7 +86,7 @@ ADMIN_BODY_LIMIT = 64 * 1024  # a few parameters; nothing here takes files
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:
     """The request's options; an empty body (what most clients send) takes the defaults."""
-    body = await read_bytes(request, ADMIN_BODY_LIMIT)
+    body = bytes(await read_bytes(request, ADMIN_BODY_LIMIT))
     if not body.strip():
         return model()
     try:

@@ -221,8 +221,10 @@ async def model_ready(request: Request, name: str, version: str | None = None) -
 async def infer(request: Request, name: str, version: str | None = None) -> Response:
     core = core_of(request)
     core.model(name, version)  # an unknown model is a 404 whatever the body holds
-    raw = await read_bytes(request, core.limits.max_body_bytes)
     header = request.headers.get(HEADER)
+    # Binary tensors start right after the JSON part: read the body so that they are aligned.
+    json_length = int(header) if header is not None and header.isdigit() else 0
+    raw = await read_bytes(request, core.limits.max_body_bytes, align_at=json_length)
     if costly_to_parse(raw, header):  # keep the event loop free for probes while parsing
         parsed = await off_loop(parse_request, raw, header)
     else:

@@ -23,7 +23,7 @@ import orjson
 
 from mlserve import wire
 from mlserve.errors import InputError, SchemaViolation
-from mlserve.server.body import OFF_LOOP_BYTES
+from mlserve.server.body import OFF_LOOP_BYTES, Body
 
 NUMERIC = {
     "BOOL": np.bool_,
@@ -67,17 +67,17 @@ class V2Request:
         return self.binary_output
 
 
-def costly_to_parse(body: bytes | bytearray, header_length: str | None) -> bool:
+def costly_to_parse(body: Body, header_length: str | None) -> bool:
     """Whether parsing takes long enough to belong off the event loop: a big JSON part, or
     big binary data holding BYTES elements (unpacked one by one). Numeric binary tensors are
     views of the body, whatever their size."""
     split = int(header_length) if header_length and header_length.isdigit() else len(body)
     if min(split, len(body)) >= OFF_LOOP_BYTES:
         return True
-    return len(body) - split >= OFF_LOOP_BYTES and b"BYTES" in body[:split]
+    return len(body) - split >= OFF_LOOP_BYTES and b"BYTES" in bytes(memoryview(body)[:split])
 
 
-def parse_request(body: bytes | bytearray, header_length: str | None) -> V2Request:
+def parse_request(body: Body, header_length: str | None) -> V2Request:
     """Split the body into JSON and binary parts, validate the JSON, decode every input.
     Binary tensors are views of the body, not copies."""
     split = len(body)
