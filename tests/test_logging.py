@@ -7,7 +7,6 @@ import io
 import logging
 import logging.config
 from collections.abc import Iterator
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -32,7 +31,7 @@ FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 def _record(event: AccessEvent, created: float) -> logging.LogRecord:
     # The LogRecord class itself, not the record factory (which Ray, once imported, extends).
     record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, event.message(), (), None)
-    record.__dict__.update(asdict(event))
+    record.__dict__.update(event._asdict())
     record.created = created
     record.msecs = (created - int(created)) * 1000
     return record
