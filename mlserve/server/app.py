@@ -64,7 +64,7 @@ def create_app(
     echo_request_id: bool = True,
     fast_path: bool = True,
     reload: Callable[[InferenceCore], Awaitable[dict[str, list[str]]]] | None = None,
-) -> FastAPI:
+) -> MlserveApp:
     """Build the app; models load in the background once it starts, so `/health` answers
     at once and `/ready` turns 200 when every startup model is loaded. `reload` replaces the
     core's own reload (the Ray backend also updates its deployments)."""

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from mlserve.manifest import load_manifest
+from mlserve.runtimes.base import Batch, BatchPrediction
+from mlserve.runtimes.sklearn import SklearnRuntime
 from mlserve.server import create_app
 from tests.support import LiveServer, start_server, write_manifest
 
@@ -175,3 +177,32 @@ def test_the_fast_path_knows_every_prediction_route(samples: Path) -> None:
     assert fast.match("/models/iris") is None
     assert fast.match("/v2/models/iris/infer") is not None
     assert fast.match("/v2/models/iris/ready") is None
+
+
+class UnencodableAnswers(SklearnRuntime):
+    """Answers with objects JSON cannot hold: a runtime bug the server must survive."""
+
+    def predict(self, batch: Batch) -> BatchPrediction:
+        return BatchPrediction([object() for _ in range(len(batch))])
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_an_unexpected_failure_is_a_500_naming_the_request_id(
+    samples: Path, tmp_path: Path, fast_path: bool
+) -> None:
+    """FastAPI's server-error layer is behind the fast path: it answers such a failure itself,
+    as FastAPI's routing does."""
+    manifest = write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {samples / 'iris-v1.joblib'}}}\n",
+    )
+    server = start_server(manifest, runtime_factory=UnencodableAnswers, fast_path=fast_path)
+    try:
+        response = httpx.post(server.url + "/models/iris/predict", json={"features": ROW})
+        assert response.status_code == 500
+        body = response.json()
+        assert body["error"] == "internal_error"
+        assert response.headers["x-request-id"] in body["message"]
+        assert httpx.get(server.url + "/health").status_code == 200
+    finally:
+        server.stop()
