@@ -234,11 +234,15 @@ def run(manifest: Manifest, address: str | None) -> None:
     """Start (or join) Ray, deploy the models, and serve HTTP from this process until
     SIGTERM/SIGINT."""
     from mlserve.server.app import create_app
-    from mlserve.server.run import serve_app
+    from mlserve.server.run import listening_socket, serve_app
 
     # Reloads read it again from its path, wherever the process was started.
     manifest = manifest.model_copy(update={"source": manifest.source.resolve()})
     joined = address is not None
+    app = create_app(ingress_manifest(manifest), runtime_factory=RayRuntime, reload=front_reload())
+    # Bound before Ray starts: Ray's processes take ports of their own, and one took a front's
+    # port between the user's choice and uvicorn's bind (seen in CI).
+    sock = listening_socket(app, manifest.server)
     ray.init(
         address=address or "local",  # "local": a new instance, never a stale one
         namespace="mlserve",
@@ -254,8 +258,7 @@ def run(manifest: Manifest, address: str | None) -> None:
         manifest.server.port,
         f"joined {address}" if joined else "local Ray instance",
     )
-    app = create_app(ingress_manifest(manifest), runtime_factory=RayRuntime, reload=front_reload())
-    serve_app(app, manifest.server)  # until SIGTERM/SIGINT, finishing accepted requests
+    serve_app(app, manifest.server, sock)  # until SIGTERM/SIGINT, finishing accepted requests
     if not joined:
         # The local instance this command started goes with it; on a cluster the model
         # deployments stay for the other fronts (`serve shutdown` removes them).

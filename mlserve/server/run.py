@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import tempfile
 from collections.abc import Iterator
 from typing import Any
@@ -81,13 +82,23 @@ def serve(manifest_path: str, manifest: Manifest) -> None:
     GracefulServer(uvicorn.Config(APP, **options)).run()
 
 
-def serve_app(app: FastAPI, spec: ServerSpec) -> None:
+def listening_socket(app: FastAPI, spec: ServerSpec) -> socket.socket:
+    """The server's address, bound now rather than when serving starts (exits with the
+    reason logged if it is taken, as `serve` does)."""
+    sock = uvicorn.Config(app, **_uvicorn_options(spec)).bind_socket()
+    sock.set_inheritable(False)  # uvicorn's workers need it; no other child process does
+    return sock
+
+
+def serve_app(app: FastAPI, spec: ServerSpec, sock: socket.socket | None = None) -> None:
     """Serve an app built in this process (the Ray backend's front) as `serve` serves its
-    own: the same connection limits, logs and graceful shutdown."""
+    own: the same connection limits, logs and graceful shutdown; on `sock` if bound already."""
     GuardedHttpProtocol.configure(
         ConnectionLimits(spec.header_timeout_s, spec.body_timeout_s, spec.max_connections)
     )
-    GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run()
+    GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run(
+        sockets=None if sock is None else [sock]
+    )
 
 
 def _uvicorn_options(spec: ServerSpec) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -240,3 +241,24 @@ def test_replicas_reserve_fractions_of_a_gpu(tmp_path: Path) -> None:
     deployment = model_deployment(manifest.models[0])._bound_deployment
     assert deployment.ray_actor_options == {"num_cpus": 0.5, "num_gpus": 0.25}
     assert deployment.num_replicas == 4
+
+
+def test_a_taken_port_stops_the_front_before_ray_starts(samples: Path, tmp_path: Path) -> None:
+    """A port in use is a quick, clear failure, not one after Ray's start-up (and the front
+    binds its port before Ray starts, so that Ray's own processes cannot take it meanwhile:
+    one did in CI, between the CLI's check and uvicorn's bind 30 s later)."""
+    manifest = write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {samples / 'iris-v1.joblib'}}}\n",
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        result = run_cli("serve", str(manifest), "--backend", "ray", "--port", str(port))
+        seconds = time.monotonic() - started
+    assert result.code != 0
+    assert "already in use" in result.stderr
+    assert "Started Serve" not in result.stderr
+    assert seconds < 20, f"took {seconds:.1f} s: Ray was started first"
