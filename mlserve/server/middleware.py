@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlserve.context import RequestInfo, current
 from mlserve.logging import AccessEvent, access_writer
+from mlserve.server.body import header
 from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics
 
@@ -36,7 +37,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        info = RequestInfo(_header(scope, b"x-request-id") or _new_request_id())
+        info = RequestInfo(_client_request_id(scope) or _new_request_id())
         info.headers = scope["headers"]
         token = current.set(info)
         started = time.perf_counter()
@@ -87,9 +88,10 @@ def _new_request_id() -> str:
     return f"{_PREFIX}{next(_counter) & 0xFFFFFFFF:08x}"
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")[:128]
-            return text if text.isprintable() else None
-    return None
+def _client_request_id(scope: Scope) -> str | None:
+    """The caller's X-Request-ID, if it is one a log line can hold (printable, 128 at most)."""
+    given = header(scope, b"x-request-id")
+    if given is None:
+        return None
+    text = given[:128]
+    return text if text.isprintable() else None
