@@ -75,11 +75,37 @@ def batch_rows_per_second(url: str, rows: np.ndarray, min_seconds: float = 2.0) 
 
 
 def v2_binary_rows_per_second(
-    url: str, model: str, rows: np.ndarray, min_seconds: float = 2.0, in_flight: int = 1
+    url: str,
+    model: str,
+    rows: np.ndarray,
+    min_seconds: float = 2.0,
+    in_flight: int = 1,
+    answer_bytes: int | None = None,
 ) -> float:
     """Rows/s through V2 /infer with binary tensors in and out (no JSON numbers at all);
     `in_flight` clients send at once, each one request at a time (with two, the server works
-    on one request while the other travels: what a pipeline of big batches sees)."""
+    on one request while the other travels: what a pipeline of big batches sees).
+    `answer_bytes` asks the bare app's wire floor for an answer of that size."""
+    body, headers = _v2_binary_request(rows)
+    if answer_bytes is not None:
+        headers["x-answer-bytes"] = str(answer_bytes)
+    infer = f"{url}/v2/models/{model}/infer"
+    with concurrent.futures.ThreadPoolExecutor(in_flight) as pool:
+        rates = [
+            pool.submit(_rows_per_second, infer, body, headers, len(rows), min_seconds)
+            for _ in range(in_flight)
+        ]
+        return sum(rate.result() for rate in rates)
+
+
+def v2_binary_answer_bytes(url: str, model: str, rows: np.ndarray) -> int:
+    """The size of the server's binary answer to these rows (what the wire floor sends)."""
+    body, headers = _v2_binary_request(rows)
+    response = httpx.post(f"{url}/v2/models/{model}/infer", content=body, headers=headers)
+    return len(response.raise_for_status().content)
+
+
+def _v2_binary_request(rows: np.ndarray) -> tuple[bytes, dict[str, str]]:
     raw = rows.astype("<f8").tobytes()
     header = orjson.dumps(
         {
@@ -98,15 +124,7 @@ def v2_binary_rows_per_second(
         "content-type": "application/octet-stream",
         "inference-header-content-length": str(len(header)),
     }
-    infer = f"{url}/v2/models/{model}/infer"
-    if in_flight == 1:
-        return _rows_per_second(infer, header + raw, headers, len(rows), min_seconds)
-    with concurrent.futures.ThreadPoolExecutor(in_flight) as pool:
-        rates = [
-            pool.submit(_rows_per_second, infer, header + raw, headers, len(rows), min_seconds)
-            for _ in range(in_flight)
-        ]
-        return sum(rate.result() for rate in rates)
+    return header + raw, headers
 
 
 def _rows_per_second(

@@ -40,6 +40,18 @@ SERVERS = [
     "mlserve-quiet",  # mlserve-batch with --log-level warning: what the access log costs
 ]
 BATCH_SIZES = [1, 100, 10_000]
+BATCH_KINDS = (
+    "naive",
+    "mlserve-batch",
+    "mlserve-v2-binary",
+    "mlserve-v2-binary-x2",
+    "batch-wire-floor",  # the same V2 bytes in and out of a bare ASGI app doing nothing
+)
+BATCH_SERVERS = {
+    "mlserve-v2-binary": "mlserve-batch",
+    "mlserve-v2-binary-x2": "mlserve-batch",
+    "batch-wire-floor": "bare-asgi",
+}
 console = Console(width=140)
 
 
@@ -81,18 +93,23 @@ def batches(paths: dict[str, Path]) -> list[dict[str, Any]]:
         os.sched_setaffinity(0, {0})  # the ceiling gets the server's core, nothing running
         ceiling = {n: load.ceiling_rows_per_second(estimator, models.rows(n)) for n in BATCH_SIZES}
         os.sched_setaffinity(0, {1})
-        for kind in ("naive", "mlserve-batch", "mlserve-v2-binary", "mlserve-v2-binary-x2"):
-            server = "mlserve-batch" if kind.startswith("mlserve-v2-binary") else kind
+        answer_bytes: dict[int, int] = {}  # mlserve's V2 answer sizes, for the wire floor
+        for kind in BATCH_KINDS:
+            server = BATCH_SERVERS.get(kind, kind)
             with servers.running(server, path, 19000 + len(out), WORK) as url:
                 for n in BATCH_SIZES:
-                    in_flight = 2 if kind.endswith("-x2") else 1
-                    rate = (
-                        load.v2_binary_rows_per_second(
-                            url, "m", models.rows(n), in_flight=in_flight
+                    rows = models.rows(n)
+                    if kind == "mlserve-v2-binary":
+                        answer_bytes[n] = load.v2_binary_answer_bytes(url, "m", rows)
+                    if kind == "batch-wire-floor":
+                        rate = load.v2_binary_rows_per_second(
+                            url, "m", rows, answer_bytes=answer_bytes[n]
                         )
-                        if kind.startswith("mlserve-v2-binary")
-                        else load.batch_rows_per_second(url, models.rows(n))
-                    )
+                    elif kind.startswith("mlserve-v2-binary"):
+                        in_flight = 2 if kind.endswith("-x2") else 1
+                        rate = load.v2_binary_rows_per_second(url, "m", rows, in_flight=in_flight)
+                    else:
+                        rate = load.batch_rows_per_second(url, rows)
                     out.append(
                         {
                             "model": model,
@@ -190,11 +207,13 @@ def report(results: dict[str, Any]) -> None:
         "mlserve V2 binary",
         "V2 binary, 2 in flight",
         "ceiling",
+        "wire floor",
         "mlserve/naive",
         "V2 binary/naive",
         "mlserve/ceiling",
         "V2 binary/ceiling",
         "2 in flight/ceiling",
+        "V2 binary/wire floor",
     ):
         table.add_column(column, justify="right")
     batch = {(r["model"], r["server"], r["rows"]): r for r in results["batch"]}
@@ -203,6 +222,7 @@ def report(results: dict[str, Any]) -> None:
             naive, ours = batch[(model, "naive", n)], batch[(model, "mlserve-batch", n)]
             binary = batch[(model, "mlserve-v2-binary", n)]
             binary2 = batch[(model, "mlserve-v2-binary-x2", n)]
+            floor = batch[(model, "batch-wire-floor", n)]
             table.add_row(
                 model,
                 str(n),
@@ -211,11 +231,13 @@ def report(results: dict[str, Any]) -> None:
                 f"{binary['rows_per_s']:.0f}",
                 f"{binary2['rows_per_s']:.0f}",
                 f"{ours['ceiling_rows_per_s']:.0f}",
+                f"{floor['rows_per_s']:.0f}",
                 ratio(ours["rows_per_s"], naive["rows_per_s"]),
                 ratio(binary["rows_per_s"], naive["rows_per_s"]),
                 ratio(ours["rows_per_s"], ours["ceiling_rows_per_s"]),
                 ratio(binary["rows_per_s"], ours["ceiling_rows_per_s"]),
                 ratio(binary2["rows_per_s"], ours["ceiling_rows_per_s"]),
+                ratio(binary["rows_per_s"], floor["rows_per_s"]),
             )
     console.print(table)
     table = Table(title="CLI wall time (median)")

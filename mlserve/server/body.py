@@ -42,7 +42,7 @@ async def receive_bytes(scope: Scope, receive: Receive, limit: int, align_at: in
     if not message.get("more_body", False):
         return first
     expected = max(int(declared) if declared.isdigit() else 0, len(first))
-    body, filled = _buffer(expected, align_at), len(first)
+    body, filled = aligned_buffer(expected, align_at), len(first)
     body[:filled] = first
     while True:
         message = await receive()
@@ -59,7 +59,7 @@ async def receive_bytes(scope: Scope, receive: Receive, limit: int, align_at: in
     return body[:filled]
 
 
-def _buffer(size: int, align_at: int) -> memoryview:
+def aligned_buffer(size: int, align_at: int) -> memoryview:
     """`size` uninitialised bytes whose byte `align_at` sits at a 64-byte boundary."""
     block = np.empty(size + 64, dtype=np.uint8)
     shift = -(block.ctypes.data + align_at) % 64

@@ -12,6 +12,8 @@ key helps, since keys are checked after the headers. This protocol
   headers to make room (uvicorn's own `limit_concurrency` would answer 503 instead, to
   probes too); only when every connection is busy with a request is the newcomer closed.
 
+It also reads the big bodies of prediction requests whole (see `wholebody`).
+
 A deadline is a number on the connection, checked by one sweep of the open connections a
 few times per timeout: two timer handles per request (armed at its first byte and at its
 headers, cancelled at its end) cost more than the sweep does over thousands of connections.
@@ -26,6 +28,8 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mlserve.server.wholebody import WholeBody
+
 log = logging.getLogger("mlserve.server")
 WARN_EVERY_S = 10.0
 
@@ -35,6 +39,7 @@ class ConnectionLimits:
     header_timeout_s: float = 10.0
     body_timeout_s: float = 60.0
     max_connections: int = 2048
+    max_body_bytes: int = 32 * 1024 * 1024  # the largest body a connection reads whole
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -48,6 +53,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: float | None = None  # loop time
+        self._whole: WholeBody | None = None  # the current request's, when read whole
         self._sending_headers = False
         self._idle_since = self.loop.time()
         super().connection_made(transport)
@@ -63,7 +69,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._sending_headers = False
         self._arm(self.limits.body_timeout_s)  # disarmed when the body is complete
+        previous = self.cycle
         super().on_headers_complete()
+        started = self.cycle is not previous  # not an upgrade
+        self._whole = WholeBody.attach(self.cycle, self.limits.max_body_bytes) if started else None
+
+    def on_body(self, body: bytes) -> None:
+        whole = self._whole
+        if whole is not None and whole.reading and not self.cycle.response_complete:
+            whole.write(body)  # no pause at 64 KiB: the app waits for the whole body anyway
+        else:
+            super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()

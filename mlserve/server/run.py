@@ -49,9 +49,7 @@ def app_from_env() -> FastAPI:
     overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
     manifest = with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides)
     spec = manifest.server
-    GuardedHttpProtocol.configure(
-        ConnectionLimits(spec.header_timeout_s, spec.body_timeout_s, spec.max_connections)
-    )
+    GuardedHttpProtocol.configure(connection_limits(spec))
     return create_app(manifest)
 
 
@@ -93,11 +91,18 @@ def listening_socket(app: FastAPI, spec: ServerSpec) -> socket.socket:
 def serve_app(app: FastAPI, spec: ServerSpec, sock: socket.socket | None = None) -> None:
     """Serve an app built in this process (the Ray backend's front) as `serve` serves its
     own: the same connection limits, logs and graceful shutdown; on `sock` if bound already."""
-    GuardedHttpProtocol.configure(
-        ConnectionLimits(spec.header_timeout_s, spec.body_timeout_s, spec.max_connections)
-    )
+    GuardedHttpProtocol.configure(connection_limits(spec))
     GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run(
         sockets=None if sock is None else [sock]
+    )
+
+
+def connection_limits(spec: ServerSpec) -> ConnectionLimits:
+    return ConnectionLimits(
+        spec.header_timeout_s,
+        spec.body_timeout_s,
+        spec.max_connections,
+        spec.limits.max_body_bytes,
     )
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
+import orjson
 import pytest
 
 from tests.support import ServedProcess, serving_process, write_manifest
@@ -98,6 +100,78 @@ def test_a_body_shorter_than_its_length_is_closed(iris_server: ServedProcess) ->
             b'Content-Length: 100\r\n\r\n{"features":'
         )
         assert wait_closed([sock], deadline_s=15) == 1
+    assert httpx.get(iris_server.url + "/health", timeout=5).status_code == 200
+    assert "Traceback" not in iris_server.output()
+
+
+def big_v2_request(path: bytes, rows: np.ndarray, extra_headers: bytes = b"") -> bytes:
+    """The head and JSON part of a V2 request whose binary tensor (`rows`) follows."""
+    raw = rows.astype("<f8").tobytes()
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    )
+    head = (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n%s\r\n"
+        % (path, len(header), len(header) + len(raw), extra_headers)
+    )
+    return head + header
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP response from a raw socket: its head and its body (by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or pytest.fail(f"closed after {data[:200]!r}")
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(line for line in head.lower().split(b"\r\n") if b"content-length" in line).split(b":")[
+            1
+        ]
+    )
+    while len(body) < length:
+        body += sock.recv(65536) or pytest.fail("closed mid-body")
+    return head, body
+
+
+def test_a_big_body_waits_for_100_continue_and_is_read_whole(iris_server: ServedProcess) -> None:
+    """A client that sends `Expect: 100-continue` (curl does past 1 MB) gets its go-ahead
+    when the route asks for the body, then the body is read whole, sent in pieces."""
+    rows = np.random.default_rng(3).uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], (5000, 4))
+    request = big_v2_request(b"/v2/models/iris/infer", rows, b"Expect: 100-continue\r\n")
+    head, _, json_part = request.partition(b"\r\n\r\n")
+    raw = rows.astype("<f8").tobytes()
+    with socket.create_connection(address(iris_server), timeout=15) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        go_ahead = sock.recv(65536)
+        assert go_ahead.startswith(b"HTTP/1.1 100 Continue"), go_ahead[:100]
+        body = json_part + raw
+        for start in range(0, len(body), 7_000):  # in pieces, as a slow client sends
+            sock.sendall(body[start : start + 7_000])
+        status, answer = read_response(sock)
+    assert status.startswith(b"HTTP/1.1 200"), answer[:300]
+    labels = orjson.loads(answer)["outputs"][0]
+    expected = httpx.post(
+        iris_server.url + "/models/iris/predict/batch", json={"inputs": rows.tolist()}
+    ).json()["predictions"]
+    assert labels["name"] == "label"
+    assert labels["data"] == [str(p["prediction"]) for p in expected]  # V2 labels are text
+
+
+def test_a_big_body_that_stops_midway_is_closed(iris_server: ServedProcess) -> None:
+    rows = np.zeros((5000, 4))
+    with socket.create_connection(address(iris_server)) as sock:
+        sock.sendall(big_v2_request(b"/v2/models/iris/infer", rows) + b"\0" * 100_000)
+        assert wait_closed([sock], deadline_s=15) == 1  # the 2 s body timeout
     assert httpx.get(iris_server.url + "/health", timeout=5).status_code == 200
     assert "Traceback" not in iris_server.output()
 

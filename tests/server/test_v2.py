@@ -76,6 +76,22 @@ def test_text_infer(client: triton.InferenceServerClient) -> None:
     assert [x.decode() for x in result.as_numpy("label")] == ["positive", "negative"]
 
 
+def test_big_binary_tensors_answer_as_json_rows_do(
+    client: triton.InferenceServerClient, server_url: str
+) -> None:
+    """5,000 rows (160 kB: the connection reads such a body whole, into one buffer), twice on
+    one kept-alive connection, give the labels the JSON batch route gives the same rows."""
+    rows = np.random.default_rng(7).uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], (5000, 4))
+    batch = httpx.post(server_url + "/models/iris/predict/batch", json={"inputs": rows.tolist()})
+    expected = [p["prediction"] for p in batch.json()["predictions"]]
+    assert len(set(expected)) == 3
+    tensor = triton.InferInput("input", list(rows.shape), "FP64")
+    tensor.set_data_from_numpy(rows, binary_data=True)
+    for _ in range(2):
+        result = client.infer("iris", [tensor], outputs=[triton.InferRequestedOutput("label")])
+        assert [x.decode() for x in result.as_numpy("label")] == expected
+
+
 def test_named_features_as_one_tensor_each(server_url: str) -> None:
     body = {
         "inputs": [
