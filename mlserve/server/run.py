@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -27,6 +28,11 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in ea
 OVERRIDES_ENV = wire.ENV_SERVE_OVERRIDES
 APP = "mlserve.server.run:app_from_env"
 PROTOCOL = "mlserve.server.protocol:GuardedHttpProtocol"
+# Python collects its youngest objects every 700 net allocations: every few requests, since a
+# request allocates a few hundred containers (which reference counting frees anyway). Every
+# 20,000 costs 5-7% less CPU per single-row request (measured in process); cycles are still
+# collected, a little later.
+GC_YOUNG_THRESHOLD = 20_000
 # The command line's server options that each worker process must see too.
 WORKER_OVERRIDES = (
     "host",  # the admin routes are on without a key only on a loopback bind
@@ -50,6 +56,7 @@ def app_from_env() -> FastAPI:
     manifest = with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides)
     spec = manifest.server
     GuardedHttpProtocol.configure(connection_limits(spec))
+    collect_young_objects_less_often()
     return create_app(manifest)
 
 
@@ -92,9 +99,15 @@ def serve_app(app: FastAPI, spec: ServerSpec, sock: socket.socket | None = None)
     """Serve an app built in this process (the Ray backend's front) as `serve` serves its
     own: the same connection limits, logs and graceful shutdown; on `sock` if bound already."""
     GuardedHttpProtocol.configure(connection_limits(spec))
+    collect_young_objects_less_often()
     GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run(
         sockets=None if sock is None else [sock]
     )
+
+
+def collect_young_objects_less_often() -> None:
+    young, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, oldest)
 
 
 def connection_limits(spec: ServerSpec) -> ConnectionLimits:
