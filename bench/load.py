@@ -19,6 +19,8 @@ import httpx
 import numpy as np
 import orjson
 
+from mlserve.client.tensors import V2Target
+
 WRK_CORE = "1"
 LUA = Path(__file__).with_name("post.lua")
 
@@ -106,25 +108,8 @@ def v2_binary_answer_bytes(url: str, model: str, rows: np.ndarray) -> int:
 
 
 def _v2_binary_request(rows: np.ndarray) -> tuple[bytes, dict[str, str]]:
-    raw = rows.astype("<f8").tobytes()
-    header = orjson.dumps(
-        {
-            "inputs": [
-                {
-                    "name": "input",
-                    "shape": list(rows.shape),
-                    "datatype": "FP64",
-                    "parameters": {"binary_data_size": len(raw)},
-                }
-            ],
-            "parameters": {"binary_data_output": True},
-        }
-    )
-    headers = {
-        "content-type": "application/octet-stream",
-        "inference-header-content-length": str(len(header)),
-    }
-    return header + raw, headers
+    """One request as `mlserve batch` sends it: FP64 binary tensor in, binary outputs."""
+    return V2Target("", ["input"], None, None).request(rows, None)
 
 
 def _rows_per_second(
