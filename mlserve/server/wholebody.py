@@ -25,14 +25,11 @@ from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
 
 from mlserve import wire
 from mlserve.server.body import aligned_buffer, header
+from mlserve.server.fastpath import JSON_OPERATIONS
 
-# The routes whose handlers read the whole body first (by `body.receive_bytes`).
-WHOLE_BODY_ROUTES: Final = (
-    wire.V2_INFER,
-    wire.OPERATION_ROUTES["predict"],
-    wire.OPERATION_ROUTES["predict_batch"],
-    wire.OPERATION_ROUTES["classify"],
-)
+# The routes whose handlers read the whole body first (by `body.receive_bytes`): V2
+# inference and the fast path's JSON operations (not the image route's multipart uploads).
+WHOLE_BODY_ROUTES: Final = (wire.V2_INFER, *JSON_OPERATIONS)
 # Below uvicorn's high-water mark a body comes in one or two pieces anyway.
 SMALLEST: Final = HIGH_WATER_LIMIT
 CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
