@@ -16,6 +16,7 @@ wrong API key, an unknown model, a body over the limit) never buffers more than 
 
 from __future__ import annotations
 
+import weakref
 from typing import Final, cast
 
 from starlette.types import Scope
@@ -39,7 +40,9 @@ class WholeBody:
     """One request's body, read into one buffer once its app asks for it."""
 
     def __init__(self, cycle: RequestResponseCycle, size: int, align_at: int) -> None:
-        self.cycle = cycle
+        # Weakly: the cycle holds our `receive`, and a reference cycle would keep each big
+        # buffer alive until the garbage collector's next full pass (hundreds of them).
+        self._cycle = weakref.ref(cycle)
         self.size = size
         self.align_at = align_at
         self.buffer: memoryview | None = None  # set when the app first asks
@@ -74,6 +77,12 @@ class WholeBody:
         self.buffer[self.filled : end] = chunk
         self.filled = end
 
+    @property
+    def cycle(self) -> RequestResponseCycle:
+        cycle = self._cycle()
+        assert cycle is not None, "a request's cycle outlives its app's calls to receive"
+        return cycle
+
     async def receive(self) -> ASGIReceiveEvent:
         cycle = self.cycle
         if self.delivered or cycle.disconnected or cycle.response_complete:
@@ -89,7 +98,8 @@ class WholeBody:
         self.delivered = True
         assert self.buffer is not None
         # A view, where ASGI says bytes: only routes that read with `receive_bytes` get one.
-        body = self.buffer[: self.filled]
+        # The app owns it from now on; the connection keeps nothing of it.
+        body, self.buffer = self.buffer[: self.filled], None
         return {"type": "http.request", "body": body, "more_body": False}  # type: ignore[typeddict-item]
 
     def _start(self) -> None:
