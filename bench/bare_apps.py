@@ -5,10 +5,6 @@
 
 Both read the body, parse it with orjson, check it holds 20 features and answer a fixed
 prediction of the same shape as mlserve's, so the difference to mlserve is mlserve's own cost.
-
-The bare ASGI app also gives the wire's floor for big V2 binary requests: a POST to any path
-ending in `/infer` is read whole and answered with as many bytes as its `x-answer-bytes`
-header asks for (the size of mlserve's answer to the same request), with no work between.
 """
 
 from __future__ import annotations
@@ -48,19 +44,9 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             break
-    body = b"".join(chunks)
-    if scope["path"].endswith("/infer"):
-        await _answer_bytes(dict(scope["headers"]), send)
-        return
-    row = orjson.loads(body)
+    row = orjson.loads(b"".join(chunks))
     status, answer = (200, ANSWER) if len(row["features"]) == 20 else (422, b"{}")
     headers = [(b"content-type", b"application/json")]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": answer})
 
-
-async def _answer_bytes(headers: dict[bytes, bytes], send: Any) -> None:
-    answer = bytes(int(headers.get(b"x-answer-bytes", b"0")))
-    head = [(b"content-type", b"application/octet-stream")]
-    await send({"type": "http.response.start", "status": 200, "headers": head})
-    await send({"type": "http.response.body", "body": answer})

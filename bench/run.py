@@ -45,12 +45,12 @@ BATCH_KINDS = (
     "mlserve-batch",
     "mlserve-v2-binary",
     "mlserve-v2-binary-x2",
-    "batch-wire-floor",  # the same V2 bytes in and out of a bare ASGI app doing nothing
+    "batch-wire-floor",  # the same V2 bytes in and out of a server doing nothing else
 )
 BATCH_SERVERS = {
     "mlserve-v2-binary": "mlserve-batch",
     "mlserve-v2-binary-x2": "mlserve-batch",
-    "batch-wire-floor": "bare-asgi",
+    "batch-wire-floor": "wire-floor",
 }
 console = Console(width=140)
 

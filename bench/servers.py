@@ -81,6 +81,8 @@ def command(kind: str, model: Path, port: int, work: Path) -> list[str]:
             "--log-level",
             "warning",
         ]
+    if kind == "wire-floor":  # big V2 requests' bytes moved, nothing else (see wire_floor)
+        return [sys.executable, "-m", "bench.wire_floor", "--port", str(port)]
     if kind == "naive":
         return [
             sys.executable,
