@@ -63,15 +63,15 @@ def wait_closed(sockets: list[socket.socket], deadline_s: float) -> int:
         deadline = time.monotonic() + deadline_s
         while closed < len(sockets) and time.monotonic() < deadline:
             for key, _ in selector.select(timeout=0.2):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
                 try:
-                    data = sock.recv(1024)
+                    data = ready.recv(1024)
                 except ConnectionResetError:
                     data = b""
                 if data == b"":
                     closed += 1
-                    selector.unregister(sock)
+                    selector.unregister(ready)
         return closed
 
 
