@@ -12,7 +12,8 @@ key helps, since keys are checked after the headers. This protocol
   headers to make room (uvicorn's own `limit_concurrency` would answer 503 instead, to
   probes too); only when every connection is busy with a request is the newcomer closed.
 
-It also reads the big bodies of prediction requests whole (see `wholebody`).
+It also reads the big bodies of prediction requests whole (see `wholebody`) and writes each
+response's head with its body (see `onewrite`).
 
 A deadline is a number on the connection, checked by one sweep of the open connections a
 few times per timeout: two timer handles per request (armed at its first byte and at its
@@ -28,6 +29,7 @@ from typing import ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mlserve.server.onewrite import OneWriteCycle
 from mlserve.server.wholebody import WholeBody
 
 log = logging.getLogger("mlserve.server")
@@ -72,6 +74,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         previous = self.cycle
         super().on_headers_complete()
         started = self.cycle is not previous  # not an upgrade
+        if started:
+            OneWriteCycle.adopt(self.cycle)
         self._whole = WholeBody.attach(self.cycle, self.limits.max_body_bytes) if started else None
 
     def on_body(self, body: bytes) -> None:
