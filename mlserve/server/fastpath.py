@@ -15,6 +15,7 @@ behind it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Coroutine
 from typing import Any, NamedTuple
 
 import anyio
@@ -92,7 +93,7 @@ async def answer(
     """A JSON operation, from the ASGI messages to the ASGI messages."""
     core: InferenceCore = scope["app"].state.core
     payload = await receive_json(scope, receive, core.limits.max_body_bytes)
-    is_gone = functools.partial(_is_gone, receive)
+    is_gone = functools.partial(client_left, receive)
     result = await core.predict(
         operation, payload, params.get("name"), params.get("version"), is_gone
     )
@@ -106,13 +107,24 @@ async def answer(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _is_gone(receive: Receive) -> bool:
-    """Whether the client has left (Starlette's `is_disconnected`, without a Request)."""
-    message: Message = {}
-    with anyio.CancelScope() as cancelled:
-        cancelled.cancel()  # look, do not wait
-        message = await receive()
-    return message.get("type") == "http.disconnect"
+async def client_left(receive: Receive) -> bool:
+    """Whether the client has left: `receive` run up to its first wait, not waited for.
+
+    Starlette's `is_disconnected` awaits it under a cancelled anyio scope instead, which
+    cost 3% of a one-row request's time under load (profiled)."""
+    step = receive()
+    if not isinstance(step, Coroutine):  # an ASGI server's own awaitable: look the slow way
+        message: Message = {}
+        with anyio.CancelScope() as cancelled:
+            cancelled.cancel()
+            message = await step
+        return message.get("type") == "http.disconnect"
+    try:
+        step.send(None)
+    except StopIteration as answered:  # it had something to say: a disconnect, or a message
+        return bool(answered.value.get("type") == "http.disconnect")
+    step.close()  # it would have waited: nothing has happened (its wait is undone)
+    return False
 
 
 def prediction_routes(routes: list[Any]) -> list[APIRoute]:

@@ -3,21 +3,27 @@ bodies and headers for good and bad requests alike, and the same OpenAPI documen
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
+import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from mlserve.manifest import load_manifest
 from mlserve.runtimes.base import Batch, BatchPrediction
 from mlserve.runtimes.sklearn import SklearnRuntime
 from mlserve.server import create_app
-from tests.support import LiveServer, start_server, write_manifest
+from mlserve.server.fastpath import client_left
+from tests.support import LiveServer, start_server, wait_for, write_manifest
 
 ROW = [5.1, 3.5, 1.4, 0.2]
 JSON = {"Content-Type": "application/json"}
@@ -206,3 +212,76 @@ def test_an_unexpected_failure_is_a_500_naming_the_request_id(
         assert httpx.get(server.url + "/health").status_code == 200
     finally:
         server.stop()
+
+
+class SlowIris(SklearnRuntime):
+    """The iris model, taking its time over each call: callers queue behind it."""
+
+    rows_seen: ClassVar[list[int]] = []
+    busy: ClassVar[threading.Event] = threading.Event()
+
+    def predict(self, batch: Batch) -> BatchPrediction:
+        SlowIris.rows_seen.append(len(batch))
+        SlowIris.busy.set()
+        time.sleep(0.3)
+        return super().predict(batch)
+
+
+def metric(url: str, name: str, **labels: str) -> float:
+    for family in text_string_to_metric_families(httpx.get(url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return 0.0
+
+
+def test_a_caller_that_left_while_queued_never_reaches_the_model(
+    samples: Path, tmp_path: Path
+) -> None:
+    manifest = write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {samples / 'iris-v1.joblib'}, "
+        "batching: {max_batch_size: 8, max_wait_ms: 0}}\n",
+    )
+    SlowIris.rows_seen.clear()
+    server = start_server(manifest, runtime_factory=SlowIris)
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            SlowIris.busy.clear()
+            first = pool.submit(httpx.post, server.url + "/predict", json={"features": ROW})
+            assert SlowIris.busy.wait(30)  # the model is busy with the first caller
+            body = json.dumps({"features": ROW}).encode()
+            with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as sock:
+                sock.sendall(
+                    b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+                wait_for(lambda: metric(server.url, "mlserve_queue_depth", model="iris") == 1)
+            assert first.result().status_code == 200
+        wait_for(lambda: metric(server.url, "mlserve_requests_total", status="499") == 1)
+        assert SlowIris.rows_seen == [1]  # the caller that left never cost a model call
+    finally:
+        server.stop()
+
+
+@pytest.mark.unit
+@pytest.mark.anyio
+async def test_client_left_looks_without_waiting() -> None:
+    loop = asyncio.get_running_loop()
+
+    async def left() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def still_there() -> dict[str, Any]:
+        await asyncio.Event().wait()  # what uvicorn's receive does until something happens
+        raise AssertionError("waited")
+
+    def answered_future() -> asyncio.Future[dict[str, Any]]:  # another server's awaitable
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        future.set_result({"type": "http.disconnect"})
+        return future
+
+    assert await client_left(left)
+    assert not await client_left(still_there)
+    assert await client_left(answered_future)
+    assert not await client_left(loop.create_future)
