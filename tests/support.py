@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +136,7 @@ class ServedProcess:
 def serving_process(
     *args: str,
     timeout: float = 240,
-    env: dict[str, str | None] | None = None,
+    env: Mapping[str, str | None] | None = None,
     prefix: tuple[str, ...] = (),
 ) -> Iterator[ServedProcess]:
     """`mlserve serve ARGS` as a real process group on a free port, once it is ready. `env`

@@ -86,7 +86,7 @@ def test_a_lone_request_does_not_wait_for_max_wait() -> None:
 def test_a_bad_request_fails_alone() -> None:
     model = Doubler()
 
-    async def main() -> list[object]:
+    async def main() -> list[BatchPrediction | BaseException]:
         batcher = make(model)
         jobs = [batcher.submit(rows(1)), batcher.submit(rows(-1)), batcher.submit(rows(3))]
         out = await asyncio.gather(*jobs, return_exceptions=True)
@@ -130,7 +130,7 @@ def test_callers_that_left_are_dropped_before_the_model_runs() -> None:
 def test_queue_limit_is_overloaded_with_retry_after() -> None:
     model = Doubler(delay=0.05)
 
-    async def main() -> list[object]:
+    async def main() -> list[BatchPrediction | BaseException]:
         batcher = make(model, queue_limit=3, max_batch_size=1)
         out = await asyncio.gather(
             *(batcher.submit(rows(i)) for i in range(10)), return_exceptions=True
@@ -141,7 +141,7 @@ def test_queue_limit_is_overloaded_with_retry_after() -> None:
     out = asyncio.run(main())
     overloaded = [r for r in out if isinstance(r, Overloaded)]
     assert overloaded
-    assert all(o.retry_after >= 1 for o in overloaded)
+    assert all(o.retry_after is not None and o.retry_after >= 1 for o in overloaded)
     assert [r.predictions for r in out if isinstance(r, BatchPrediction)] == [
         [2 * i] for i in range(10) if not isinstance(out[i], Overloaded)
     ]

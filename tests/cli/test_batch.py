@@ -16,7 +16,8 @@ from tests.support import run_cli
 
 @pytest.fixture(scope="module")
 def iris_rows() -> list[list[float]]:
-    return load_iris().data[::5].tolist()  # 30 rows of every class
+    rows: list[list[float]] = load_iris().data[::5].tolist()  # 30 rows of every class
+    return rows
 
 
 def lines(stdout: str) -> list[dict[str, object]]:

@@ -67,11 +67,12 @@ def batch_files(draw: Any) -> BatchFile:
             writer.writerow(["sepal_l", "sepal_w", "petal_l", "petal_w"])
         cells: list[list[Any]] = [list(r) for r in rows]
         if bad_at is not None:
-            cells[bad_at] = {
+            bad_rows: dict[str, list[Any]] = {
                 "empty": [5.1, "", 1.4, 0.2],
                 "word": [5.1, "x", 1.4, 0.2],
                 "width": [5.1, 3.5, 1.4],
-            }[bad_kind]
+            }
+            cells[bad_at] = bad_rows[bad_kind]
         writer.writerows(cells)
         text = ("\ufeff" if draw(st.booleans()) else "") + out.getvalue()
     return BatchFile(

@@ -32,7 +32,7 @@ def fuzz_every_operation(
             derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
-        def fuzz(case: schemathesis.Case) -> None:
+        def fuzz(case: schemathesis.Case) -> None:  # type: ignore[type-arg]
             case.call_and_validate(base_url=base_url, checks=checks)
 
         fuzz()

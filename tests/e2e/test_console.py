@@ -125,7 +125,9 @@ def test_console_shows_every_model_and_tries_each_kind(
         page.fill(f"input[name={name}]", value)
     page.click("#try-submit")
     age = page.locator("input[name=age]")
-    age_error = page.locator("#" + age.get_attribute("aria-describedby"))
+    described_by = age.get_attribute("aria-describedby")
+    assert described_by is not None
+    age_error = page.locator("#" + described_by)
     age_error.wait_for(state="visible", timeout=WAIT_MS)
     assert age_error.inner_text().startswith("422: field 'age' must be >= 18")
     assert age.get_attribute("aria-invalid") == "true"

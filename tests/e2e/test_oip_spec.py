@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 def spec_for(name: str, version: str) -> dict[str, Any]:
     """The spec with its `${MODEL_NAME}`/`${MODEL_VERSION}` placeholders made real."""
-    spec = yaml.safe_load(SPEC.read_text())
+    spec: dict[str, Any] = yaml.safe_load(SPEC.read_text())
     paths = {}
     for path, item in spec["paths"].items():
         item.pop("parameters", None)

@@ -45,6 +45,7 @@ def test_bad_rows(rows: list[object], error: type[Exception] | None, needle: str
         return
     with pytest.raises(error) as info:
         batch_rows({"inputs": rows}, 2, None, LIMITS)
+    assert needle is not None
     assert needle in str(info.value)
 
 

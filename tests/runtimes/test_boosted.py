@@ -29,26 +29,26 @@ def loaded(runtime: str, path: Path) -> Runtime:
 def xgb_classifier(folder: Path) -> tuple[Path, np.ndarray]:
     model = xgboost.XGBClassifier(n_estimators=20, max_depth=3).fit(IRIS.data, IRIS.target)
     model.save_model(folder / "iris.ubj")
-    return folder / "iris.ubj", model.predict_proba(IRIS.data)
+    return folder / "iris.ubj", np.asarray(model.predict_proba(IRIS.data))
 
 
 def lgbm_classifier(folder: Path) -> tuple[Path, np.ndarray]:
     model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(IRIS.data, IRIS.target)
     model.booster_.save_model(str(folder / "iris.txt"))
-    return folder / "iris.txt", model.predict_proba(IRIS.data)
+    return folder / "iris.txt", np.asarray(model.predict_proba(IRIS.data))
 
 
 def xgb_regressor(folder: Path) -> tuple[Path, np.ndarray]:
     model = xgboost.XGBRegressor(n_estimators=20).fit(DIABETES.data, DIABETES.target)
     model.save_model(folder / "diabetes.json")
-    return folder / "diabetes.json", model.predict(DIABETES.data)
+    return folder / "diabetes.json", np.asarray(model.predict(DIABETES.data))
 
 
 def lgbm_regressor(folder: Path) -> tuple[Path, np.ndarray]:
     model = lightgbm.LGBMRegressor(n_estimators=20, verbose=-1)
     model.fit(DIABETES.data, DIABETES.target)
     model.booster_.save_model(str(folder / "diabetes.txt"))
-    return folder / "diabetes.txt", model.predict(DIABETES.data)
+    return folder / "diabetes.txt", np.asarray(model.predict(DIABETES.data))
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,28 +26,34 @@ class Case:
     task: str
 
 
+def manifest_entry(**fields: Any) -> ModelSpec:
+    """A manifest entry: its runtime's own options (model_class, input, ...) are validated by
+    that runtime's options model, which the type checker cannot see as keywords."""
+    return ModelSpec.model_validate(fields)
+
+
 CREDIT_ROWS = np.array([[41, 52000, 710], [23, 9000, 420], [67, 150000, 820]], dtype=float)
 
 CASES: dict[str, Case] = {
     "sklearn-classifier": Case(
-        lambda d: ModelSpec(name="iris", runtime="sklearn", path=d / "iris-v2.joblib"),
+        lambda d: manifest_entry(name="iris", runtime="sklearn", path=d / "iris-v2.joblib"),
         np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]),
         "classification",
     ),
     "sklearn-manifest-labels": Case(
-        lambda d: ModelSpec(
+        lambda d: manifest_entry(
             name="iris", runtime="sklearn", path=d / "iris-v1.joblib", labels=["a", "b", "c"]
         ),
         np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]),
         "classification",
     ),
     "sklearn-regressor": Case(
-        lambda d: ModelSpec(name="diabetes", runtime="sklearn", path=d / "diabetes.joblib"),
+        lambda d: manifest_entry(name="diabetes", runtime="sklearn", path=d / "diabetes.joblib"),
         np.random.default_rng(0).normal(0, 0.05, (4, 10)),
         "regression",
     ),
     "torch-tabular": Case(
-        lambda d: ModelSpec(
+        lambda d: manifest_entry(
             name="iris-torch",
             runtime="torch",
             path=d / "iris-mlp.safetensors",
@@ -57,12 +64,14 @@ CASES: dict[str, Case] = {
         "classification",
     ),
     "torch-image": Case(
-        lambda d: ModelSpec(name="digits", runtime="torch", path=d / "digits.pt2", input="image"),
+        lambda d: manifest_entry(
+            name="digits", runtime="torch", path=d / "digits.pt2", input="image"
+        ),
         np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32),
         "classification",
     ),
     "sklearn-skops": Case(
-        lambda d: ModelSpec(
+        lambda d: manifest_entry(
             name="iris",
             runtime="sklearn",
             path=d / "iris-v2.skops",
@@ -72,29 +81,31 @@ CASES: dict[str, Case] = {
         "classification",
     ),
     "xgboost-classifier": Case(
-        lambda d: ModelSpec(
+        lambda d: manifest_entry(
             name="credit", runtime="xgboost", path=d / "credit-xgb.json", labels=["yes", "no"]
         ),
         CREDIT_ROWS,
         "classification",
     ),
     "lightgbm-classifier": Case(
-        lambda d: ModelSpec(name="credit", runtime="lightgbm", path=d / "credit-lgbm.txt"),
+        lambda d: manifest_entry(name="credit", runtime="lightgbm", path=d / "credit-lgbm.txt"),
         CREDIT_ROWS,
         "classification",
     ),
     "onnx-converted-pipeline": Case(
-        lambda d: ModelSpec(name="iris", runtime="onnx", path=d / "iris-v1.onnx"),
+        lambda d: manifest_entry(name="iris", runtime="onnx", path=d / "iris-v1.onnx"),
         np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]),
         "classification",
     ),
     "onnx-image-network": Case(
-        lambda d: ModelSpec(name="digits", runtime="onnx", path=d / "digits.onnx", input="image"),
+        lambda d: manifest_entry(
+            name="digits", runtime="onnx", path=d / "digits.onnx", input="image"
+        ),
         np.random.default_rng(0).random((3, 1, 8, 8)).astype(np.float32),
         "classification",
     ),
     "transformers": Case(
-        lambda d: ModelSpec(name="sentiment", runtime="transformers", path=d / "sentiment"),
+        lambda d: manifest_entry(name="sentiment", runtime="transformers", path=d / "sentiment"),
         ["I loved this film", "a dull, tedious mess that went on and on", "ok"],
         "classification",
     ),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -88,7 +88,7 @@ def test_image_bytes_limit_on_json_and_upload(tight: str) -> None:
 
 
 def test_chunked_body_over_the_limit(tight: str) -> None:
-    def chunks() -> object:
+    def chunks() -> Iterator[bytes]:
         for _ in range(10):
             yield b'{"features": [' + b"1.0," * 200
 
