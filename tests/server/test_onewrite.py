@@ -25,6 +25,9 @@ class RecordingTransport:
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
 
+    def writelines(self, pieces: list[bytes]) -> None:  # one write: uvloop's writev
+        self.writes.append(b"".join(pieces))
+
     def close(self) -> None:
         self.closed = True
 
