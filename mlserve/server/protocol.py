@@ -73,10 +73,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._arm(self.limits.body_timeout_s)  # disarmed when the body is complete
         previous = self.cycle
         super().on_headers_complete()
-        started = self.cycle is not previous  # not an upgrade
-        if started:
+        self._whole = None
+        if self.cycle is not previous:  # a request started (not an upgrade)
             OneWriteCycle.adopt(self.cycle)
-        self._whole = WholeBody.attach(self.cycle, self.limits.max_body_bytes) if started else None
+            self._whole = WholeBody.attach(self.cycle, self.limits.max_body_bytes)
 
     def on_body(self, body: bytes) -> None:
         whole = self._whole

@@ -41,7 +41,7 @@ class WholeBody:
 
     def __init__(self, cycle: RequestResponseCycle, size: int, align_at: int) -> None:
         # Weakly: the cycle holds our `receive`, and a reference cycle would keep each big
-        # buffer alive until the garbage collector's next full pass (hundreds of them).
+        # buffer alive until the garbage collector came upon it (hundreds of them under load).
         self._cycle = weakref.ref(cycle)
         self.size = size
         self.align_at = align_at
