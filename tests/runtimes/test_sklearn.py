@@ -92,3 +92,51 @@ def test_parallel_or_multi_output_forests_keep_scikit_learns_own_path() -> None:
     assert sequential_forest(RandomForestClassifier(n_jobs=2).fit(x, x[:, 0] > 0)) is None
     assert sequential_forest(RandomForestRegressor(n_estimators=5).fit(x, x[:, :2])) is None
     assert sequential_forest(LogisticRegression().fit(x, x[:, 0] > 0)) is None
+
+
+LOGISTIC = [("iris", {}), ("breast_cancer", {}), ("wine", {"C": 0.01})]
+
+
+@pytest.mark.parametrize(("data", "params"), LOGISTIC, ids=[d for d, _ in LOGISTIC])
+def test_logistic_regression_answers_as_scikit_learn(
+    tmp_path: Path, data: str, params: dict[str, object]
+) -> None:
+    from sklearn import datasets
+    from sklearn.linear_model import LogisticRegression
+
+    from mlserve.runtimes.sklearn import lean_logistic
+
+    x, y = getattr(datasets, f"load_{data}")(return_X_y=True)
+    model = LogisticRegression(max_iter=5000, **params).fit(x, y)
+    scores = lean_logistic(model)
+    assert scores is not None
+    for batch in (x, x[:1], x.astype(np.float32)):
+        assert np.allclose(scores(batch), model.predict_proba(batch), rtol=1e-12, atol=1e-15)
+    joblib.dump(model, tmp_path / "logistic.joblib")
+    served = loaded(tmp_path / "logistic.joblib").predict(x)
+    assert list(served.predictions) == model.predict(x).tolist()
+    assert np.allclose(served.probabilities, model.predict_proba(x), rtol=1e-12, atol=1e-15)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"expecting {x.shape[1]} features"):
+        scores(x[:, :-1])  # scikit-learn's own check, for a batch no core has checked
+
+
+def test_a_logistic_regression_with_another_formula_keeps_scikit_learns_path() -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from mlserve.runtimes.sklearn import lean_logistic
+
+    x, y = load_iris(return_X_y=True)
+    model = LogisticRegression(max_iter=1000).fit(x, y)
+
+    def one_vs_rest(batch: np.ndarray) -> np.ndarray:  # older releases' multi_class="ovr"
+        positive = 1 / (1 + np.exp(-model.decision_function(batch)))
+        return np.asarray(positive / positive.sum(axis=1, keepdims=True))
+
+    model.predict_proba = one_vs_rest
+    assert lean_logistic(model) is None
+
+    class OwnLogistic(LogisticRegression):  # type: ignore[misc]
+        pass
+
+    assert lean_logistic(OwnLogistic(max_iter=1000).fit(x, y)) is None
