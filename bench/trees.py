@@ -5,9 +5,10 @@ app and LitServe serving the same native model file, in one run.
 
 Models: the RandomForest of bench/run.py (100 trees, 20 features, scikit-learn) and an XGBoost
 classifier (200 trees, 20 features, its native .json). Each server is pinned to core 0 and wrk
-to core 1, one row per request, at 1 and 64 connections; mlserve's native and converted
-servers run side by side and are measured in alternating rounds (median kept). A first table
-gives the in-process cost of one call (one row, 64 rows) of each model natively and converted.
+to core 1, one row per request, at 1 and 64 connections; the naive app and mlserve's native
+and converted servers run side by side and are measured in alternating rounds (median kept).
+A first table gives the in-process cost of one call (one row, 64 rows) of each model natively
+and converted.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from mlserve.runtimes import resolve_runtime  # noqa: E402
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
 LEVELS = (1, 64)
-COMPARED = ("mlserve-batch", "mlserve-onnx")  # measured in alternating rounds (see compared)
+# measured in alternating rounds (see compared); LitServe runs alone: its workers poll
+COMPARED = ("naive", "mlserve-batch", "mlserve-onnx")
 console = Console(width=150)
 
 
@@ -84,7 +86,7 @@ def in_process(paths: dict[str, Path]) -> list[dict[str, Any]]:
         for n in (1, 64):
             rows = models.rows(n)
             native_ms = per_call_ms(lambda rows=rows, f=native: f(rows))
-            onnx_ms = per_call_ms(lambda rows=rows, f=compiled.scores: f(rows))
+            onnx_ms = per_call_ms(lambda rows=rows, f=compiled.converted: f(rows))
             out.append({"model": name, "rows": n, "native_ms": native_ms, "onnx_ms": onnx_ms})
             console.print(
                 f"  {name} rows={n}: native {native_ms:.4f} ms, onnx {onnx_ms:.4f} ms "
@@ -109,10 +111,11 @@ def served(
 
 
 def compared(name: str, path: Path, seconds: float, rounds: int, port: int) -> list[dict[str, Any]]:
-    """mlserve native and `accelerate: onnx`, both serving at once on the same core (an idle
-    one costs nothing), measured in alternating rounds: the host's speed drifts by 20-30%
-    from one minute to the next here, which one sample each would put in their ratio. Each
-    keeps its median round (by requests/s); every round's figure is kept in the results."""
+    """The naive app, mlserve native and `accelerate: onnx`, all serving at once on the same
+    core (an idle one costs nothing), measured in alternating rounds: the host's speed drifts
+    by 20-30% from one minute to the next here, which one sample each would put in their
+    ratios. Each keeps its median round (by requests/s); every round's figure is kept in the
+    results."""
     out: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         urls = {
@@ -121,11 +124,13 @@ def compared(name: str, path: Path, seconds: float, rounds: int, port: int) -> l
         }
         for url in urls.values():
             load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
+            servers.wait_idle(url)
         for c in LEVELS:
             samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in COMPARED}
             for _ in range(rounds):
                 for kind, url in urls.items():
                     samples[kind].append(measure(name, kind, url, c, seconds))
+                    servers.wait_idle(url)
             for runs in samples.values():
                 median = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
                 out.append({**median, "rounds_rps": [r["rps"] for r in runs]})
