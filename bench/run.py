@@ -1,7 +1,7 @@
 """The mlserve benchmark: one command, one table, ratios against baselines run in the same
 invocation on the same machine.
 
-    python bench/run.py [--duration 10] [--levels 1,16,64,256] [--skip-litserve]
+    python bench/run.py [--duration 10] [--levels 1,16,64,256] [--rounds 3] [--skip-litserve]
 
 Each server runs pinned to core 0, wrk to core 1. See bench/README.md for the columns.
 """
@@ -9,6 +9,7 @@ Each server runs pinned to core 0, wrk to core 1. See bench/README.md for the co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import load, models, servers  # noqa: E402
+from mlserve.integrity import file_sha256  # noqa: E402
 from mlserve.manifest import ModelSpec  # noqa: E402
 from mlserve.runtimes.sklearn import SklearnRuntime  # noqa: E402
 
@@ -41,6 +43,7 @@ SERVERS = [
     "mlserve-batch",
     "mlserve-quiet",  # mlserve-batch with --log-level warning: what the access log costs
 ]
+ALONE = ("litserve",)  # measured with no other server up (see single_rows)
 BATCH_SIZES = [1, 100, 10_000]
 BATCH_KINDS = (
     "naive",
@@ -62,37 +65,78 @@ def single_rows(
     kinds: list[str],
     levels: list[int],
     seconds: float,
+    rounds: int = 1,
     threads_env: bool = False,
 ) -> list[dict[str, Any]]:
-    out = []
+    """Every server of a model up at once, pinned to the same core (an idle one costs
+    nothing), measured in alternating rounds at each level, each keeping its median round:
+    the host's speed drifts by 20-30% from one minute to the next, which one server after the
+    other would put in their ratios. LitServe runs alone: its workers poll while idle."""
+    out: list[dict[str, Any]] = []
     for model, path in paths.items():
-        for kind in kinds:
-            port = 18000 + len(out)
-            with servers.running(kind, path, port, WORK, threads_env=threads_env) as url:
-                load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
-                for c in levels:
-                    cpu_before = servers.cpu_seconds(url)
-                    result: dict[str, Any] = {"model": model, "server": kind, "c": c}
-                    with load.health_prober(url, kind.startswith("mlserve")) as health:
-                        result.update(load.wrk(url + "/predict", c, seconds))
-                    used = servers.cpu_seconds(url) - cpu_before
-                    result["cpu_ms"] = used * 1000 / max(result["requests"], 1)
-                    result["health_p99_ms"] = health.p99_ms()
-                    console.print(
-                        f"  {model} {kind:16s} c={c:<4d} {result['rps']:9.1f} req/s "
-                        f"p99 {result['p99_ms']} ms errors {result['errors']} "
-                        f"server CPU {result['cpu_ms']:.3f} ms/request "
-                        f"/health p99 {result['health_p99_ms']} ms"
-                    )
-                    out.append(result)
+        groups = [[k] for k in kinds if k in ALONE] + [[k for k in kinds if k not in ALONE]]
+        for group in groups:
+            port = 18000 + 10 * len(out)
+            out += _alternating(model, path, group, levels, seconds, rounds, threads_env, port)
     return out
+
+
+def _alternating(
+    model: str,
+    path: Path,
+    kinds: list[str],
+    levels: list[int],
+    seconds: float,
+    rounds: int,
+    threads_env: bool,
+    port: int,
+) -> list[dict[str, Any]]:
+    out = []
+    with contextlib.ExitStack() as stack:
+        urls = {
+            kind: stack.enter_context(
+                servers.running(kind, path, port + i, WORK, threads_env=threads_env)
+            )
+            for i, kind in enumerate(kinds)
+        }
+        for url in urls.values():
+            load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
+            servers.wait_idle(url)
+        for c in levels:
+            samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+            for _ in range(rounds):
+                for kind, url in urls.items():
+                    samples[kind].append(_measure(model, kind, url, c, seconds))
+                    servers.wait_idle(url)  # a slow server still answers gone clients
+            for runs in samples.values():
+                median = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
+                out.append({**median, "rounds_rps": [r["rps"] for r in runs]})
+    return out
+
+
+def _measure(model: str, kind: str, url: str, c: int, seconds: float) -> dict[str, Any]:
+    cpu_before = servers.cpu_seconds(url)
+    result: dict[str, Any] = {"model": model, "server": kind, "c": c}
+    with load.health_prober(url, kind.startswith("mlserve")) as health:
+        result.update(load.wrk(url + "/predict", c, seconds))
+    used = servers.cpu_seconds(url) - cpu_before
+    result["cpu_ms"] = used * 1000 / max(result["requests"], 1)
+    result["health_p99_ms"] = health.p99_ms()
+    console.print(
+        f"  {model} {kind:16s} c={c:<4d} {result['rps']:9.1f} req/s "
+        f"p99 {result['p99_ms']} ms errors {result['errors']} "
+        f"server CPU {result['cpu_ms']:.3f} ms/request "
+        f"/health p99 {result['health_p99_ms']} ms"
+    )
+    return result
 
 
 def batches(paths: dict[str, Path]) -> list[dict[str, Any]]:
     out = []
     for model, path in paths.items():
         estimator = joblib.load(path)
-        runtime = SklearnRuntime(ModelSpec(name="m", runtime="sklearn", path=path))
+        spec = ModelSpec(name="m", runtime="sklearn", path=path, sha256=file_sha256(path))
+        runtime = SklearnRuntime(spec)
         runtime.load()
         os.sched_setaffinity(0, {0})  # the ceilings get the server's core, nothing running
         # scikit-learn's own predict_proba, and mlserve's runtime call (what its worker thread
@@ -269,6 +313,9 @@ def main() -> None:
     parser.add_argument("--levels", default="1,16,64,256", help="wrk connections")
     parser.add_argument("--skip-litserve", action="store_true")
     parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds of the servers, median kept"
+    )
+    parser.add_argument(
         "--threads-env",
         action="store_true",
         help="start every server with OMP/OPENBLAS/MKL_NUM_THREADS=1 (default: as users do)",
@@ -291,7 +338,8 @@ def main() -> None:
         "servers": kinds,
         "models": list(paths),
         "threads_env": args.threads_env,
-        "single": single_rows(paths, kinds, levels, args.duration, args.threads_env),
+        "rounds": args.rounds,
+        "single": single_rows(paths, kinds, levels, args.duration, args.rounds, args.threads_env),
     }
     console.print("[bold]batches[/]")
     results["batch"] = batches(paths)

@@ -201,3 +201,17 @@ def cpu_seconds(url: str) -> float:
         if int(fields[2]) == group:  # pgrp
             total += int(fields[11]) + int(fields[12])  # utime, stime
     return total / tick
+
+
+def wait_idle(url: str, deadline_s: float = 10.0) -> None:
+    """Until the server has stopped working on what a finished load left it (a slow server
+    still answers requests whose clients have gone), so that the next server measured has the
+    core to itself; at most `deadline_s`."""
+    end = time.monotonic() + deadline_s
+    before = cpu_seconds(url)
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        now = cpu_seconds(url)
+        if now - before < 0.005:  # under 5% of a core over the last 0.1 s
+            return
+        before = now
