@@ -116,10 +116,10 @@ models:
 
 
 def test_the_crossover_sends_each_batch_size_to_the_faster_engine() -> None:
-    # a 600-tree XGBoost model on this machine: 1 row and 64 rows, conversion then original
-    assert crossover(0.026, 1.07, 0.28, 0.72) == 28
-    assert crossover(0.01, 0.36, 4.9, 7.3) is None  # a scikit-learn forest: never the original
-    assert crossover(0.05, 0.50, 0.01, 0.20) == 2  # the original is faster from one row on
+    # a 600-tree XGBoost model on this machine: 1 row and 256 rows, conversion then original
+    assert crossover(0.02, 3.8, 0.28, 2.6) == 47
+    assert crossover(0.01, 1.5, 4.9, 12.0) is None  # a scikit-learn forest: never the original
+    assert crossover(0.05, 2.0, 0.01, 0.8) == 2  # the original is faster from one row on
 
 
 def test_batches_from_the_crossover_go_to_the_original(samples: Path) -> None:
