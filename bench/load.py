@@ -24,6 +24,7 @@ from mlserve.client.tensors import V2Target
 WRK_CORE = "1"
 LUA = Path(__file__).with_name("post.lua")
 BODY_LUA = Path(__file__).with_name("body.lua")
+ROWS_LUA = Path(__file__).with_name("rows.lua")  # a different row each request
 
 
 def wrk(

@@ -1,7 +1,7 @@
 """Tree ensembles, native and compiled to ONNX Runtime (`accelerate: onnx`), against the naive
 app and LitServe serving the same native model file, in one run.
 
-    python bench/trees.py [--duration 10] [--rounds 3] [--skip-litserve]
+    python bench/trees.py [--duration 10] [--rounds 3] [--skip-litserve] [--distinct-rows]
 
 Models: the RandomForest of bench/run.py (100 trees, 20 features, scikit-learn) and an XGBoost
 classifier (200 trees, 20 features, its native .json). Each server is pinned to core 0 and wrk
@@ -86,7 +86,7 @@ def in_process(paths: dict[str, Path]) -> list[dict[str, Any]]:
         for n in (1, 64):
             rows = models.rows(n)
             native_ms = per_call_ms(lambda rows=rows, f=native: f(rows))
-            onnx_ms = per_call_ms(lambda rows=rows, f=compiled.converted: f(rows))
+            onnx_ms = per_call_ms(lambda rows=rows, f=compiled.scores: f(rows))
             out.append({"model": name, "rows": n, "native_ms": native_ms, "onnx_ms": onnx_ms})
             console.print(
                 f"  {name} rows={n}: native {native_ms:.4f} ms, onnx {onnx_ms:.4f} ms "
@@ -96,7 +96,7 @@ def in_process(paths: dict[str, Path]) -> list[dict[str, Any]]:
 
 
 def served(
-    paths: dict[str, Path], kinds: list[str], seconds: float, rounds: int
+    paths: dict[str, Path], kinds: list[str], seconds: float, rounds: int, script: Path
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name, path in paths.items():
@@ -105,12 +105,14 @@ def served(
             with servers.running(kind, path, 18700 + len(out), WORK) as url:
                 load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
                 for c in LEVELS:
-                    out.append(measure(name, kind, url, c, seconds))
-        out += compared(name, path, seconds, rounds, port=18750 + len(out))
+                    out.append(measure(name, kind, url, c, seconds, script))
+        out += compared(name, path, seconds, rounds, script, port=18750 + len(out))
     return out
 
 
-def compared(name: str, path: Path, seconds: float, rounds: int, port: int) -> list[dict[str, Any]]:
+def compared(
+    name: str, path: Path, seconds: float, rounds: int, script: Path, port: int
+) -> list[dict[str, Any]]:
     """The naive app, mlserve native and `accelerate: onnx`, all serving at once on the same
     core (an idle one costs nothing), measured in alternating rounds: the host's speed drifts
     by 20-30% from one minute to the next here, which one sample each would put in their
@@ -129,7 +131,7 @@ def compared(name: str, path: Path, seconds: float, rounds: int, port: int) -> l
             samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in COMPARED}
             for _ in range(rounds):
                 for kind, url in urls.items():
-                    samples[kind].append(measure(name, kind, url, c, seconds))
+                    samples[kind].append(measure(name, kind, url, c, seconds, script))
                     servers.wait_idle(url)
             for runs in samples.values():
                 median = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
@@ -137,8 +139,13 @@ def compared(name: str, path: Path, seconds: float, rounds: int, port: int) -> l
     return out
 
 
-def measure(name: str, kind: str, url: str, c: int, seconds: float) -> dict[str, Any]:
-    result = {"model": name, "server": kind, "c": c, **load.wrk(url + "/predict", c, seconds)}
+def measure(name: str, kind: str, url: str, c: int, seconds: float, script: Path) -> dict[str, Any]:
+    result = {
+        "model": name,
+        "server": kind,
+        "c": c,
+        **load.wrk(url + "/predict", c, seconds, script=script),
+    }
     console.print(
         f"  {name} {kind:14s} c={c:<3d} {result['rps']:9.1f} req/s "
         f"p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms errors {result['errors']}"
@@ -203,6 +210,11 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="alternating rounds of native and onnx mlserve"
     )
+    parser.add_argument(
+        "--distinct-rows",
+        action="store_true",
+        help="a different row each request (bench/rows.lua) instead of one fixed row",
+    )
     args = parser.parse_args()
     paths = {"RandomForest": models.build(WORK)["rf"], "XGBoost": build_xgboost(WORK)}
     kinds = ["naive", "litserve", "mlserve-batch", "mlserve-onnx"]
@@ -211,7 +223,8 @@ def main() -> None:
     console.print("[bold]in process[/]")
     calls = in_process(paths)
     console.print("[bold]served[/]")
-    runs = served(paths, kinds, args.duration, args.rounds)
+    script = load.ROWS_LUA if args.distinct_rows else load.LUA
+    runs = served(paths, kinds, args.duration, args.rounds, script)
     report(calls, runs, kinds)
     RESULTS.mkdir(exist_ok=True)
     target = RESULTS / f"trees-{time.strftime('%Y%m%d-%H%M%S')}.json"

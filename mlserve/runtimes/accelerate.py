@@ -11,8 +11,6 @@ within the named inputs' bounds (or around zero for unnamed features).
 from __future__ import annotations
 
 import logging
-import math
-import time
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +32,6 @@ from mlserve.runtimes.options import AccelerateOptions
 
 log = logging.getLogger("mlserve.runtimes.accelerate")
 PROBE_ROWS = 512
-CROSSOVER_ROWS = 256  # both engines are timed on one row and on this many (see crossover)
 INPUT_NAME = "input"
 
 # What a runtime hands over: the native model, and its scores for a batch (probabilities for
@@ -44,21 +41,13 @@ Scores = Callable[[np.ndarray], np.ndarray]
 
 @dataclass
 class Compiled:
-    """The converted model, and the original for the batches it answers faster: scores for a
-    batch, as the native model gives them."""
+    """The converted model: scores for a batch, as the native model gives them."""
 
     session: Any
     output: int  # which output holds the scores
     engine: str
-    native: Scores | None = None
-    native_from: int | None = None  # batches of at least this many rows go to `native`
 
     def scores(self, batch: np.ndarray) -> np.ndarray:
-        if self.native is not None and self.native_from and len(batch) >= self.native_from:
-            return np.asarray(self.native(batch), dtype=np.float64).reshape(len(batch), -1)
-        return self.converted(batch)
-
-    def converted(self, batch: np.ndarray) -> np.ndarray:
         array = np.ascontiguousarray(batch, dtype=np.float32)
         out = np.asarray(self.session.run(None, {INPUT_NAME: array})[self.output])
         return out.astype(np.float64).reshape(len(batch), -1)
@@ -98,55 +87,8 @@ def compile_model(
     disagreement = _compare(compiled, native_scores, rows, classifier, options.tolerance)
     if disagreement:
         return None, _refuse(spec, disagreement)
-    many = np.resize(rows, (CROSSOVER_ROWS, n_features))  # a probe file may hold fewer
-    compiled.native_from = crossover(
-        _best_ms(compiled.converted, rows[:1]),
-        _best_ms(compiled.converted, many),
-        _best_ms(native_scores, rows[:1]),
-        _best_ms(native_scores, many),
-    )
-    split = ""
-    if compiled.native_from is not None:
-        compiled.native = native_scores
-        split = f" for batches under {compiled.native_from} rows; {framework} from there"
-        compiled.engine += split
-    log.info(
-        "model %s: serving the ONNX conversion%s (%d probe rows agree)", spec.key, split, len(rows)
-    )
+    log.info("model %s: serving the ONNX conversion (%d probe rows agree)", spec.key, len(rows))
     return compiled, ""
-
-
-def crossover(
-    converted_one: float, converted_many: float, native_one: float, native_many: float
-) -> int | None:
-    """The batch size from which the original answers faster than the conversion, from each
-    one's time for one row and for CROSSOVER_ROWS rows; None where the conversion is as fast
-    at that size too. Engines spend their time differently: ONNX Runtime walks every tree for
-    one row after another (little cost per call, more per row), XGBoost walks each tree for a
-    block of rows (hundreds of µs per call, less per row): for a 600-tree XGBoost model the
-    conversion answers one row 10-20x faster and 256 rows 1.5x slower. The batcher gathers one-row
-    requests into batches of tens of rows under load, so each batch goes to the faster one.
-    The many-row point is well past where the two meet, where their difference is larger than
-    the timing's noise: timed at 64 rows, the choice of a model whose costs meet near there
-    changed from one load to the next."""
-    if native_many >= converted_many:
-        return None
-    per_row_converted = (converted_many - converted_one) / (CROSSOVER_ROWS - 1)
-    per_row_native = (native_many - native_one) / (CROSSOVER_ROWS - 1)
-    # the two costs as lines in the batch size meet where the native one becomes cheaper
-    meet = 1 + (native_one - converted_one) / (per_row_converted - per_row_native)
-    return max(2, math.ceil(meet))
-
-
-def _best_ms(scores: Scores, rows: np.ndarray, repeats: int = 5) -> float:
-    """The fastest of a few calls (the first warms caches and allocators up)."""
-    scores(rows)
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        scores(rows)
-        times.append(time.perf_counter() - started)
-    return min(times) * 1000
 
 
 def _convert(framework: str, model: Any, n_features: int) -> bytes:
@@ -203,7 +145,7 @@ def _compare(
 ) -> str:
     """Why the converted model may not be served (empty: it agrees)."""
     expected = np.asarray(native(rows), dtype=np.float64).reshape(len(rows), -1)
-    got = compiled.converted(rows)
+    got = compiled.scores(rows)
     if got.shape != expected.shape:
         return f"the conversion answers with shape {got.shape}, the original {expected.shape}"
     if classifier and (got.argmax(axis=1) != expected.argmax(axis=1)).any():

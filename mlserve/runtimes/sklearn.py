@@ -69,7 +69,7 @@ class SklearnRuntime(Runtime):
         n_features = getattr(model, "n_features_in_", None)
         self._compiled: Compiled | None = None
         if n_features is not None and (self._has_proba or not is_classifier(model)):
-            scores = self._lean or (model.predict_proba if self._has_proba else model.predict)
+            scores = model.predict_proba if self._has_proba else model.predict
             self._compiled, why = compile_model(
                 self.spec,
                 self.options,

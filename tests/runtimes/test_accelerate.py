@@ -15,8 +15,7 @@ from sklearn.datasets import load_diabetes, load_iris
 
 from mlserve.manifest import ModelSpec
 from mlserve.runtimes import resolve_runtime
-from mlserve.runtimes.accelerate import Compiled, crossover
-from mlserve.runtimes.base import BatchPrediction, Runtime
+from mlserve.runtimes.base import Runtime
 from sample_models.build import credit_data
 from tests.support import write_manifest
 
@@ -47,25 +46,13 @@ def test_the_conversion_equals_the_original(samples: Path, sample: str) -> None:
     fast = runtime_for(runtime, samples / file, accelerate="onnx", **options)
     assert fast.describe().engine is not None, fast.describe().notes
     assert fast.describe().engine.startswith("onnxruntime")  # type: ignore[union-attr]
-    want = original.predict(rows)
-    # whole, and a row at a time: a model whose original answers big batches faster serves
-    # those with the original, so the single rows are what shows the conversion on every row
-    singles = [fast.predict(rows[i : i + 1]) for i in range(len(rows))]
-    for got in (fast.predict(rows), joined(singles)):
-        assert got.predictions == want.predictions or np.allclose(
-            got.predictions, want.predictions, rtol=1e-5
-        )
-        if want.probabilities is not None:
-            assert got.probabilities is not None
-            assert np.abs(got.probabilities - want.probabilities).max() <= 1e-5
-
-
-def joined(parts: list[BatchPrediction]) -> BatchPrediction:
-    probabilities = [p.probabilities for p in parts]
-    return BatchPrediction(
-        [x for p in parts for x in p.predictions],
-        None if probabilities[0] is None else np.concatenate(probabilities),  # type: ignore[arg-type]
+    want, got = original.predict(rows), fast.predict(rows)
+    assert got.predictions == want.predictions or np.allclose(
+        got.predictions, want.predictions, rtol=1e-5
     )
+    if want.probabilities is not None:
+        assert got.probabilities is not None
+        assert np.abs(got.probabilities - want.probabilities).max() <= 1e-5
 
 
 def test_a_disagreeing_conversion_is_not_served(
@@ -113,22 +100,3 @@ models:
     for a, b in zip(native["predictions"], fast["predictions"], strict=True):
         assert a["prediction"] == b["prediction"]
         assert a["probabilities"] == pytest.approx(b["probabilities"], abs=1e-5)
-
-
-def test_the_crossover_sends_each_batch_size_to_the_faster_engine() -> None:
-    # a 600-tree XGBoost model on this machine: 1 row and 256 rows, conversion then original
-    assert crossover(0.02, 3.8, 0.28, 2.6) == 47
-    assert crossover(0.01, 1.5, 4.9, 12.0) is None  # a scikit-learn forest: never the original
-    assert crossover(0.05, 2.0, 0.01, 0.8) == 2  # the original is faster from one row on
-
-
-def test_batches_from_the_crossover_go_to_the_original(samples: Path) -> None:
-    fast = runtime_for("xgboost", samples / "credit-xgb.json", accelerate="onnx")
-    compiled: Compiled = fast._compiled  # type: ignore[attr-defined]
-    scores = runtime_for("xgboost", samples / "credit-xgb.json")._scores  # type: ignore[attr-defined]
-    routed = Compiled(compiled.session, compiled.output, "", native=scores, native_from=8)
-    rows = CREDIT_TEST[:20]
-    assert np.array_equal(routed.scores(rows[:7]), compiled.converted(rows[:7]))
-    assert np.array_equal(routed.scores(rows[:8]), scores(rows[:8]))
-    assert not np.array_equal(compiled.converted(rows[:8]), scores(rows[:8]))  # two engines
-    assert np.abs(routed.scores(rows) - compiled.converted(rows)).max() <= 1e-5
