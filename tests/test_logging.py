@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import logging
 import logging.config
@@ -111,6 +112,24 @@ def test_any_other_record_writes_the_waiting_lines_first(configured: io.StringIO
     lines = configured.getvalue().splitlines()
     assert "request_id=first" in lines[0]
     assert lines[1].endswith("second")
+
+
+def test_waiting_lines_give_the_garbage_collector_nothing_to_track(
+    configured: io.StringIO,
+) -> None:
+    # a waiting named tuple stays tracked (the collector untracks only plain tuples) and
+    # lives through young collections; a formatted line is a str, never tracked
+    write = served_writer()
+
+    async def queued() -> list[Any]:
+        write(EVENT)
+        return list(vars(write.__self__)["_waiting"])
+
+    waiting = asyncio.run(queued())
+    assert len(waiting) == 1
+    assert not any(gc.is_tracked(item) for item in waiting)
+    write.__self__.flush()
+    assert "request_id=abc123" in configured.getvalue()
 
 
 def test_without_an_event_loop_a_line_is_written_at_once(configured: io.StringIO) -> None:
