@@ -19,6 +19,7 @@ import httpx
 import numpy as np
 import orjson
 
+from bench import servers
 from mlserve.client.tensors import V2Target
 
 WRK_CORE = "1"
@@ -199,3 +200,30 @@ def health_prober(url: str, enabled: bool = True) -> Iterator[HealthProbe]:
         probe._stop.set()
         if enabled:
             probe._thread.join()
+
+
+Measure = Callable[[str, str, int], dict[str, Any]]  # (kind, url, connections) -> a result
+
+
+def alternating_rounds(
+    urls: dict[str, str], levels: list[int], rounds: int, measure: Measure
+) -> list[dict[str, Any]]:
+    """Servers that are all up (an idle one costs nothing), warmed up, then measured one after
+    the other in `rounds` alternating rounds at each level, each waiting for the one before to
+    go idle: the host's speed drifts by 20-30% from one minute to the next here, which servers
+    measured minutes apart would put in their ratios. Each keeps its median round (by
+    requests/s), with every round's figure in `rounds_rps`."""
+    for url in urls.values():
+        wrk(url + "/predict", 16, 2.0)  # warm-up
+        servers.wait_idle(url)
+    out = []
+    for c in levels:
+        samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in urls}
+        for _ in range(rounds):
+            for kind, url in urls.items():
+                samples[kind].append(measure(kind, url, c))
+                servers.wait_idle(url)  # a slow server still answers clients that have gone
+        for runs in samples.values():
+            median = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
+            out.append({**median, "rounds_rps": [r["rps"] for r in runs]})
+    return out

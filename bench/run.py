@@ -91,7 +91,6 @@ def _alternating(
     threads_env: bool,
     port: int,
 ) -> list[dict[str, Any]]:
-    out = []
     with contextlib.ExitStack() as stack:
         urls = {
             kind: stack.enter_context(
@@ -99,19 +98,9 @@ def _alternating(
             )
             for i, kind in enumerate(kinds)
         }
-        for url in urls.values():
-            load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
-            servers.wait_idle(url)
-        for c in levels:
-            samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
-            for _ in range(rounds):
-                for kind, url in urls.items():
-                    samples[kind].append(_measure(model, kind, url, c, seconds))
-                    servers.wait_idle(url)  # a slow server still answers gone clients
-            for runs in samples.values():
-                median = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
-                out.append({**median, "rounds_rps": [r["rps"] for r in runs]})
-    return out
+        return load.alternating_rounds(
+            urls, levels, rounds, lambda kind, url, c: _measure(model, kind, url, c, seconds)
+        )
 
 
 def _measure(model: str, kind: str, url: str, c: int, seconds: float) -> dict[str, Any]:

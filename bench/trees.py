@@ -114,29 +114,18 @@ def compared(
     name: str, path: Path, seconds: float, rounds: int, script: Path, port: int
 ) -> list[dict[str, Any]]:
     """The naive app, mlserve native and `accelerate: onnx`, all serving at once on the same
-    core (an idle one costs nothing), measured in alternating rounds: the host's speed drifts
-    by 20-30% from one minute to the next here, which one sample each would put in their
-    ratios. Each keeps its median round (by requests/s); every round's figure is kept in the
-    results."""
-    out: list[dict[str, Any]] = []
+    core, measured in alternating rounds (load.alternating_rounds)."""
     with contextlib.ExitStack() as stack:
         urls = {
             kind: stack.enter_context(servers.running(kind, path, port + i, WORK))
             for i, kind in enumerate(COMPARED)
         }
-        for url in urls.values():
-            load.wrk(url + "/predict", 16, min(2.0, seconds))  # warm-up
-            servers.wait_idle(url)
-        for c in LEVELS:
-            samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in COMPARED}
-            for _ in range(rounds):
-                for kind, url in urls.items():
-                    samples[kind].append(measure(name, kind, url, c, seconds, script))
-                    servers.wait_idle(url)
-            for runs in samples.values():
-                median = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
-                out.append({**median, "rounds_rps": [r["rps"] for r in runs]})
-    return out
+        return load.alternating_rounds(
+            urls,
+            list(LEVELS),
+            rounds,
+            lambda kind, url, c: measure(name, kind, url, c, seconds, script),
+        )
 
 
 def measure(name: str, kind: str, url: str, c: int, seconds: float, script: Path) -> dict[str, Any]:
