@@ -9,7 +9,6 @@ Each server runs pinned to core 0, wrk to core 1. See bench/README.md for the co
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -68,10 +67,8 @@ def single_rows(
     rounds: int = 1,
     threads_env: bool = False,
 ) -> list[dict[str, Any]]:
-    """Every server of a model up at once, pinned to the same core (an idle one costs
-    nothing), measured in alternating rounds at each level, each keeping its median round:
-    the host's speed drifts by 20-30% from one minute to the next, which one server after the
-    other would put in their ratios. LitServe runs alone: its workers poll while idle."""
+    """Every server of a model up at once, measured in alternating rounds at each level
+    (load.alternating_rounds). LitServe runs alone: its workers poll while idle."""
     out: list[dict[str, Any]] = []
     for model, path in paths.items():
         groups = [[k] for k in kinds if k in ALONE] + [[k for k in kinds if k not in ALONE]]
@@ -91,13 +88,7 @@ def _alternating(
     threads_env: bool,
     port: int,
 ) -> list[dict[str, Any]]:
-    with contextlib.ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(
-                servers.running(kind, path, port + i, WORK, threads_env=threads_env)
-            )
-            for i, kind in enumerate(kinds)
-        }
+    with servers.all_running(kinds, path, port, WORK, threads_env) as urls:
         return load.alternating_rounds(
             urls, levels, rounds, lambda kind, url, c: _measure(model, kind, url, c, seconds)
         )
@@ -124,10 +115,10 @@ def batches(paths: dict[str, Path]) -> list[dict[str, Any]]:
     out = []
     for model, path in paths.items():
         estimator = joblib.load(path)
+        os.sched_setaffinity(0, {0})  # the ceilings get the server's core, nothing running
         spec = ModelSpec(name="m", runtime="sklearn", path=path, sha256=file_sha256(path))
         runtime = SklearnRuntime(spec)
-        runtime.load()
-        os.sched_setaffinity(0, {0})  # the ceilings get the server's core, nothing running
+        runtime.load()  # after pinning: its pools sized to that one core, as in the server
         # scikit-learn's own predict_proba, and mlserve's runtime call (what its worker thread
         # runs for one batch: may be cheaper than predict_proba, see runtimes/sklearn.py)
         ceiling = {

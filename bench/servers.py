@@ -173,6 +173,18 @@ def running(
         log.close()
 
 
+@contextmanager
+def all_running(
+    kinds: list[str], model: Path, port: int, work: Path, threads_env: bool = False
+) -> Iterator[dict[str, str]]:
+    """Several servers of the same model at once, on ports from `port`: kind -> url."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            kind: stack.enter_context(running(kind, model, port + i, work, threads_env=threads_env))
+            for i, kind in enumerate(kinds)
+        }
+
+
 def wait_until_serving(
     url: str, proc: subprocess.Popen[bytes], log: str, timeout: float = 90
 ) -> None:

@@ -14,7 +14,6 @@ and converted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -115,11 +114,7 @@ def compared(
 ) -> list[dict[str, Any]]:
     """The naive app, mlserve native and `accelerate: onnx`, all serving at once on the same
     core, measured in alternating rounds (load.alternating_rounds)."""
-    with contextlib.ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(servers.running(kind, path, port + i, WORK))
-            for i, kind in enumerate(COMPARED)
-        }
+    with servers.all_running(list(COMPARED), path, port, WORK) as urls:
         return load.alternating_rounds(
             urls,
             list(LEVELS),
