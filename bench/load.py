@@ -209,21 +209,39 @@ def alternating_rounds(
     urls: dict[str, str], levels: list[int], rounds: int, measure: Measure
 ) -> list[dict[str, Any]]:
     """Servers that are all up (an idle one costs nothing), warmed up, then measured one after
-    the other in `rounds` alternating rounds at each level, each waiting for the one before to
-    go idle: the host's speed drifts by 20-30% from one minute to the next here, which servers
-    measured minutes apart would put in their ratios. Each keeps its median round (by
-    requests/s), with every round's figure in `rounds_rps`."""
+    the other in `rounds` rounds at each level, each waiting for the one before to go idle: the
+    host's speed drifts by 20-30% from one minute to the next here, which servers measured
+    minutes apart would put in their ratios. Every other round runs in the reverse order, so
+    that no server is always measured first, or always right after the same other one. Each
+    keeps its median round (by requests/s), with every round's figure in `rounds_rps`, in the
+    order the rounds ran (see paired_ratio)."""
     for url in urls.values():
         wrk(url + "/predict", 16, 2.0)  # warm-up
         servers.wait_idle(url)
     out = []
     for c in levels:
         samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in urls}
-        for _ in range(rounds):
-            for kind, url in urls.items():
+        for round_number in range(rounds):
+            order = list(urls.items())
+            for kind, url in order if round_number % 2 == 0 else reversed(order):
                 samples[kind].append(measure(kind, url, c))
                 servers.wait_idle(url)  # a slow server still answers clients that have gone
         for runs in samples.values():
             median = sorted(runs, key=lambda r: r["rps"])[(len(runs) - 1) // 2]
             out.append({**median, "rounds_rps": [r["rps"] for r in runs]})
     return out
+
+
+def paired_ratio(a: dict[str, Any], b: dict[str, Any]) -> float | None:
+    """The median over rounds of a's requests/s over b's in the same round: two servers
+    measured back to back share the host's speed of the moment, which the ratio of their
+    separate medians does not cancel (rounds of one server here spread 0.65x-1.4x)."""
+    pairs = [x / y for x, y in zip(a.get("rounds_rps", []), b.get("rounds_rps", [])) if y]
+    return statistics.median(pairs) if pairs else None
+
+
+def both_ratios(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """a/b (two results of alternating_rounds) by their median rounds, then paired by round."""
+    paired = paired_ratio(a, b)
+    by_medians = a["rps"] / b["rps"] if a.get("rps") and b.get("rps") else None
+    return "; ".join(f"{r:.2f}x" if r else "-" for r in (by_medians, paired))

@@ -193,7 +193,7 @@ def report(results: dict[str, Any]) -> None:
         "mlserve/naive",
         "mlserve/LitServe",
         "p99 mlserve / LitServe (ms)",
-        "INFO log / warning",
+        "INFO log / warning (medians; paired rounds)",
         "errors",
     ):
         table.add_column(column, justify="right")
@@ -208,7 +208,7 @@ def report(results: dict[str, Any]) -> None:
                 ratio(best.get("rps"), row.get("naive", {}).get("rps")),
                 ratio(best.get("rps"), row.get("litserve", {}).get("rps")),
                 f"{best.get('p99_ms')} / {row.get('litserve', {}).get('p99_ms')}",
-                ratio(best.get("rps"), row.get("mlserve-quiet", {}).get("rps")),
+                load.both_ratios(best, row.get("mlserve-quiet", {})),
                 str(sum(r.get("errors", 0) for r in row.values())),
             )
     console.print(table)
