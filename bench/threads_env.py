@@ -1,6 +1,6 @@
 """Does mlserve need thread variables? The same server started with and without
-`OMP_NUM_THREADS=1`-style variables, in alternating rounds of one run (the machine's own drift
-between two separate runs of bench/run.py is as large as the effect looked for).
+`OMP_NUM_THREADS=1`-style variables, both up at once and measured in alternating rounds of one
+run (the machine's own drift between two separate runs is as large as the effect looked for).
 
     python bench/threads_env.py [--duration 5] [--rounds 3]
 
@@ -12,8 +12,8 @@ bench/run.py. Prints the median req/s and server CPU per request of each, and th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -32,12 +32,26 @@ RESULTS = ROOT / "bench" / "results"
 console = Console(width=140)
 
 
-def one_round(path: Path, threads_env: bool, port: int, seconds: float) -> dict[str, float]:
-    with servers.running("mlserve-batch", path, port, WORK, threads_env=threads_env) as url:
-        load.wrk(url + "/predict", 64, 1)  # warm-up
-        cpu_before = servers.cpu_seconds(url)
-        result = load.wrk(url + "/predict", 64, seconds)
-        cpu = servers.cpu_seconds(url) - cpu_before
+def compared(path: Path, port: int, seconds: float, rounds: int) -> dict[str, dict[str, Any]]:
+    """The same server with and without the variables, both up at once, measured in
+    alternating rounds (load.alternating_rounds): kind -> its median round."""
+    with contextlib.ExitStack() as stack:
+        urls = {
+            kind: stack.enter_context(
+                servers.running("mlserve-batch", path, port + i, WORK, threads_env=with_env)
+            )
+            for i, (kind, with_env) in enumerate((("plain", False), ("threads_env", True)))
+        }
+        runs = load.alternating_rounds(
+            urls, [64], rounds, lambda kind, url, c: measure(url, seconds)
+        )
+    return dict(zip(urls, runs))
+
+
+def measure(url: str, seconds: float) -> dict[str, Any]:
+    cpu_before = servers.cpu_seconds(url)
+    result = load.wrk(url + "/predict", 64, seconds)
+    cpu = servers.cpu_seconds(url) - cpu_before
     return {"rps": result["rps"], "cpu_ms": cpu / max(result["requests"], 1) * 1000}
 
 
@@ -47,28 +61,27 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     paths = models.build(WORK)
-    rounds: dict[tuple[str, bool], list[dict[str, float]]] = {}
-    port = 19300
-    for n in range(args.rounds):
-        for model, path in paths.items():
-            for threads_env in (n % 2 == 1, n % 2 == 0):  # alternate which goes first
-                port += 1
-                measured = one_round(path, threads_env, port, args.duration)
-                rounds.setdefault((model, threads_env), []).append(measured)
-                console.print(f"  {model} thread variables={threads_env}: {measured}")
     table = Table(title="64 connections, median of the rounds")
-    for column in ("model", "no variables", "variables set", "ratio", "CPU/request (ms)"):
+    columns = (
+        "model",
+        "no variables",
+        "variables set",
+        "ratio (medians; paired rounds)",
+        "CPU/request (ms)",
+    )
+    for column in columns:
         table.add_column(column, justify="right")
     out: list[dict[str, Any]] = []
-    for model in paths:
-        plain = _median(rounds[(model, False)])
-        with_env = _median(rounds[(model, True)])
+    for n, (model, path) in enumerate(paths.items()):
+        runs = compared(path, 19300 + 10 * n, args.duration, args.rounds)
+        plain, with_env = runs["plain"], runs["threads_env"]
         out.append({"model": model, "plain": plain, "threads_env": with_env})
+        console.print(f"  {model}: {plain['rounds_rps']} without, {with_env['rounds_rps']} with")
         table.add_row(
             model,
             f"{plain['rps']:.0f} req/s",
             f"{with_env['rps']:.0f} req/s",
-            f"{plain['rps'] / with_env['rps']:.2f}x",
+            load.both_ratios(plain, with_env),
             f"{plain['cpu_ms']:.3f} / {with_env['cpu_ms']:.3f}",
         )
     console.print(table)
@@ -76,10 +89,6 @@ def main() -> None:
     path = RESULTS / f"threads-env-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"rounds": args.rounds, "results": out}, indent=2))
     console.print(f"written to {path.relative_to(ROOT)}")
-
-
-def _median(measured: list[dict[str, float]]) -> dict[str, float]:
-    return {key: statistics.median(m[key] for m in measured) for key in measured[0]}
 
 
 if __name__ == "__main__":
