@@ -219,10 +219,10 @@ def alternating_rounds(
         wrk(url + "/predict", 16, 2.0)  # warm-up
         servers.wait_idle(url)
     out = []
+    order = list(urls.items())
     for c in levels:
         samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in urls}
         for round_number in range(rounds):
-            order = list(urls.items())
             for kind, url in order if round_number % 2 == 0 else reversed(order):
                 samples[kind].append(measure(kind, url, c))
                 servers.wait_idle(url)  # a slow server still answers clients that have gone

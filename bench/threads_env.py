@@ -12,7 +12,6 @@ bench/run.py. Prints the median req/s and server CPU per request of each, and th
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import time
@@ -35,13 +34,11 @@ console = Console(width=140)
 def compared(path: Path, port: int, seconds: float, rounds: int) -> dict[str, dict[str, Any]]:
     """The same server with and without the variables, both up at once, measured in
     alternating rounds (load.alternating_rounds): kind -> its median round."""
-    with contextlib.ExitStack() as stack:
-        urls = {
-            kind: stack.enter_context(
-                servers.running("mlserve-batch", path, port + i, WORK, threads_env=with_env)
-            )
-            for i, (kind, with_env) in enumerate((("plain", False), ("threads_env", True)))
-        }
+    with (
+        servers.running("mlserve-batch", path, port, WORK) as plain,
+        servers.running("mlserve-batch", path, port + 1, WORK, threads_env=True) as with_env,
+    ):
+        urls = {"plain": plain, "threads_env": with_env}
         runs = load.alternating_rounds(
             urls, [64], rounds, lambda kind, url, c: measure(url, seconds)
         )
