@@ -4,7 +4,8 @@ Both front doors call it: the HTTP routes (mlserve.server) and the in-process cl
 (mlserve.client.local), so the same model and input give the same JSON either way.
 
     resolve model + version (registry) -> load if lazy -> validate and decode input (inputs.*)
-    -> adaptive batcher (queue, coalesce) -> runtime.predict in a worker thread
+    -> adaptive batcher (queue, coalesce) -> runtime.predict in a worker thread (or, with one
+    CPU, on the event loop when the call is short: mlserve.calls)
     -> one JSON-ready dict per request
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from mlserve.answers import Answer, all_finite, check_finite, describe_entry
 from mlserve.batching import AdaptiveBatcher, IsGone
+from mlserve.calls import ModelCalls
 from mlserve.context import current_request_id, note_model
 from mlserve.errors import (
     InferenceFailed,
@@ -421,17 +423,15 @@ class InferenceCore:
         if batcher is None:
             assert entry.runtime is not None
             runtime_predict = entry.runtime.predict
-            loop = asyncio.get_running_loop()
 
             def predict(batch: Batch) -> BatchPrediction:
                 result = runtime_predict(batch)
-                # Checked once per model call, in the worker thread; each request's share is
-                # checked again only where this whole answer is not finite.
+                # Checked once per model call, with the call; each request's share is checked
+                # again only where this whole answer is not finite.
                 result.finite = all_finite(result)
                 return result
 
-            async def run(batch: Batch) -> BatchPrediction:
-                return await loop.run_in_executor(self._executor, predict, batch)
+            one_cpu = self._registry.budget.cpus == 1
 
             def model_call(rows: int, seconds: float) -> None:
                 for observer in self.observers:
@@ -442,7 +442,7 @@ class InferenceCore:
                     observer.queue_depth(entry.spec, depth)
 
             batcher = AdaptiveBatcher(
-                run,
+                ModelCalls(predict, self._executor, one_cpu=one_cpu),
                 name=entry.spec.key,
                 max_batch_size=entry.spec.batching.max_batch_size,
                 max_wait_ms=entry.spec.batching.max_wait_ms,
