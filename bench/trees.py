@@ -2,11 +2,14 @@
 app and LitServe serving the same native model file, in one run.
 
     python bench/trees.py [--duration 10] [--rounds 3] [--skip-litserve] [--distinct-rows]
+                          [--xgb-classes 2]
 
 Models: the RandomForest of bench/run.py (100 trees, 20 features, scikit-learn) and an XGBoost
-classifier (200 trees, 20 features, its native .json). Each server is pinned to core 0 and wrk
-to core 1, one row per request, at 1 and 64 connections; the naive app and mlserve's native
-and converted servers run side by side and are measured in alternating rounds (median kept).
+classifier (200 boosting rounds, 20 features, its native .json): binary by default, so 200
+trees like the credit sample; `--xgb-classes 3` gives 200 trees per class (600 in all).
+Each server is pinned to core 0 and wrk to core 1, one row per request, at 1 and 64
+connections; the naive app and mlserve's native and converted servers run side by side and
+are measured in alternating rounds (median kept).
 A first table gives the in-process cost of one call (one row, 64 rows) of each model natively
 and converted.
 """
@@ -40,17 +43,17 @@ COMPARED = ("naive", "mlserve-batch", "mlserve-onnx")
 console = Console(width=150)
 
 
-def build_xgboost(folder: Path) -> Path:
+def build_xgboost(folder: Path, classes: int) -> Path:
     import xgboost
     from sklearn.datasets import make_classification
 
-    path = folder / "xgb.json"
+    path = folder / f"xgb-{classes}classes.json"
     if not path.exists():
         x, y = make_classification(
             n_samples=5000,
             n_features=models.FEATURES,
             n_informative=10,
-            n_classes=3,
+            n_classes=classes,
             random_state=0,
         )
         xgboost.XGBClassifier(n_estimators=200, max_depth=6, random_state=0).fit(x, y).save_model(
@@ -199,8 +202,15 @@ def main() -> None:
         action="store_true",
         help="a different row each request (bench/rows.lua) instead of one fixed row",
     )
+    parser.add_argument(
+        "--xgb-classes",
+        type=int,
+        default=2,
+        help="classes of the XGBoost model: 200 trees each (one tree per round when binary)",
+    )
     args = parser.parse_args()
-    paths = {"RandomForest": models.build(WORK)["rf"], "XGBoost": build_xgboost(WORK)}
+    xgb = build_xgboost(WORK, args.xgb_classes)
+    paths = {"RandomForest": models.build(WORK)["rf"], "XGBoost": xgb}
     kinds = ["naive", "litserve", "mlserve-batch", "mlserve-onnx"]
     if args.skip_litserve:
         kinds.remove("litserve")
