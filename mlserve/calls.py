@@ -14,6 +14,12 @@ the same core may already keep the loop waiting. Calls are timed by the clock, n
 time: a call that waits (a GPU, a file) blocks the loop as long as it waits. The first call
 of each size, and any size timed above the limit, runs on the model threads; a thread call's
 time includes the turns the loop took meanwhile, so it only ever overestimates.
+
+Only a model that computes belongs on the loop: one that waits for something else (a GPU, a
+Ray replica, a file) leaves the CPU free for the loop while it waits in a thread. A call on
+the loop is judged by the share of its time spent on this thread's CPU, averaged with the
+calls before (halving their weight each call, so that one call the kernel paused cannot decide
+it alone): below one half, every later call of the model goes to the threads.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ class CallTimes:
 
 class ModelCalls:
     """Runs a model's `predict` on the event loop when the process has one CPU and the call
-    is known to be short, else on the model threads."""
+    is known to be short and to compute rather than wait, else on the model threads."""
 
     def __init__(
         self,
@@ -69,17 +75,29 @@ class ModelCalls:
         self._executor = executor
         self.one_cpu = one_cpu
         self.times = times or CallTimes()
+        self.cpu_share = 1.0  # of the calls on the loop, averaged (see the module's doc)
+        self.waits = False  # calls on the loop were seen waiting rather than computing
 
     async def __call__(self, batch: Batch) -> BatchPrediction:
         loop = asyncio.get_running_loop()
-        if not self.one_cpu:
+        if not self.one_cpu or self.waits:
             return await loop.run_in_executor(self._executor, self._predict, batch)
         if self.times.is_short(len(batch)):
-            return self._timed(batch)
+            return self._on_loop(batch)
         return await loop.run_in_executor(self._executor, self._timed, batch)
 
     def _timed(self, batch: Batch) -> BatchPrediction:
         started = time.perf_counter()
         result = self._predict(batch)
         self.times.record(len(batch), time.perf_counter() - started)
+        return result
+
+    def _on_loop(self, batch: Batch) -> BatchPrediction:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        result = self._predict(batch)
+        seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu_started
+        self.times.record(len(batch), seconds)
+        if seconds > 0:
+            self.cpu_share = (self.cpu_share + min(1.0, cpu_seconds / seconds)) / 2
+            self.waits = self.cpu_share < 0.5
         return result

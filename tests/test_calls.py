@@ -126,6 +126,33 @@ def test_a_call_that_waits_stays_on_the_threads_though_it_costs_no_cpu(
     assert loop_thread not in predict.threads
 
 
+@pytest.mark.unit
+def test_a_short_call_that_waits_instead_of_computing_goes_back_to_the_threads(
+    tmp_path: Path, pool: ThreadPoolExecutor
+) -> None:
+    """As a GPU or a Ray replica makes a call wait: 5 ms here, under a limit set at 1 s so that
+    only the waiting can send it back. Two waiting calls on the loop decide it, not one."""
+    slow_classifier(str(tmp_path / "waits.joblib"), seconds=0.005)
+    predict = ThreadRecorder(joblib.load(tmp_path / "waits.joblib"))
+    calls = ModelCalls(predict, pool, one_cpu=True, times=CallTimes(short_call_s=1.0))
+    _, loop_thread = run_calls(calls, [load_iris().data[:4]] * 5)
+    on_loop = [thread == loop_thread for thread in predict.threads]
+    assert on_loop == [False, True, True, False, False]
+    assert calls.waits
+
+
+@pytest.mark.unit
+def test_a_computing_model_keeps_its_calls_on_the_loop(
+    iris: tuple[LogisticRegression, np.ndarray], pool: ThreadPoolExecutor
+) -> None:
+    model, x = iris
+    predict = ThreadRecorder(model)
+    calls = ModelCalls(predict, pool, one_cpu=True, times=CallTimes(short_call_s=1.0))
+    _, loop_thread = run_calls(calls, [x[:8]] * 20)
+    assert predict.threads[1:] == [loop_thread] * 19
+    assert not calls.waits
+
+
 @pytest.mark.e2e
 def test_with_one_cpu_probes_answer_while_a_slow_model_works(
     tmp_path: Path, serve_manifest: Callable[..., str]
