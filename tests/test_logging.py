@@ -114,11 +114,12 @@ def test_any_other_record_writes_the_waiting_lines_first(configured: io.StringIO
     assert lines[1].endswith("second")
 
 
-def test_waiting_lines_give_the_garbage_collector_nothing_to_track(
+def test_waiting_lines_give_the_garbage_collector_nothing_to_keep_tracking(
     configured: io.StringIO,
 ) -> None:
     # a waiting named tuple stays tracked (the collector untracks only plain tuples) and
-    # lives through young collections; a formatted line is a str, never tracked
+    # lives through young collections into the older ones; a plain tuple of strings and
+    # numbers is untracked by the first young collection
     write = served_writer()
 
     async def queued() -> list[Any]:
@@ -127,9 +128,27 @@ def test_waiting_lines_give_the_garbage_collector_nothing_to_track(
 
     waiting = asyncio.run(queued())
     assert len(waiting) == 1
+    assert all(type(item) is tuple for item in waiting)
+    gc.collect(0)
     assert not any(gc.is_tracked(item) for item in waiting)
     write.__self__.flush()
     assert "request_id=abc123" in configured.getvalue()
+
+
+def test_a_waiting_line_keeps_its_requests_time_not_the_writes(
+    configured: io.StringIO,
+) -> None:
+    write = served_writer()
+    formatter = TextFormatter(FORMAT)
+
+    async def queued() -> float:
+        write(EVENT)
+        ((written_at, *_),) = vars(write.__self__)["_waiting"]
+        return float(written_at)
+
+    created = asyncio.run(queued())
+    write.__self__.flush()
+    assert configured.getvalue() == formatter.format_access(EVENT, created) + "\n"
 
 
 def test_without_an_event_loop_a_line_is_written_at_once(configured: io.StringIO) -> None:
