@@ -16,6 +16,7 @@ import pytest
 from mlserve.logging import (
     ACCESS_LOGGER,
     AccessEvent,
+    AccessFields,
     JsonFormatter,
     LineHandler,
     TextFormatter,
@@ -25,7 +26,8 @@ from mlserve.logging import (
 
 pytestmark = pytest.mark.unit
 
-EVENT = AccessEvent("abc123", "POST", "/models/iris/predict", 200, 1.23, "iris", "v1", 3)
+FIELDS: AccessFields = ("abc123", "POST", "/models/iris/predict", 200, 0.00123, "iris", "v1", 3)
+EVENT = AccessEvent.of(FIELDS)
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -90,7 +92,7 @@ def test_lines_wait_for_the_timer_then_are_written_in_order(configured: io.Strin
 
     async def burst() -> tuple[str, str]:
         for n in range(3):
-            write(AccessEvent(f"r{n}", "GET", "/health", 200, 0.1, None, None, None))
+            write((f"r{n}", "GET", "/health", 200, 0.0001, None, None, None))
         before_timer = configured.getvalue()
         await asyncio.sleep(LineHandler.FLUSH_AFTER_S * 3)  # let the flush timer fire
         return before_timer, configured.getvalue()
@@ -105,7 +107,7 @@ def test_any_other_record_writes_the_waiting_lines_first(configured: io.StringIO
     write = served_writer()
 
     async def mixed() -> None:
-        write(AccessEvent("first", "GET", "/health", 200, 0.1, None, None, None))
+        write(("first", "GET", "/health", 200, 0.0001, None, None, None))
         logging.getLogger("mlserve.core").warning("second")
 
     asyncio.run(mixed())
@@ -123,7 +125,7 @@ def test_waiting_lines_give_the_garbage_collector_nothing_to_keep_tracking(
     write = served_writer()
 
     async def queued() -> list[Any]:
-        write(EVENT)
+        write(FIELDS)
         return list(vars(write.__self__)["_waiting"])
 
     waiting = asyncio.run(queued())
@@ -142,7 +144,7 @@ def test_a_waiting_line_keeps_its_requests_time_not_the_writes(
     formatter = TextFormatter(FORMAT)
 
     async def queued() -> float:
-        write(EVENT)
+        write(FIELDS)
         ((written_at, *_),) = vars(write.__self__)["_waiting"]
         return float(written_at)
 
@@ -152,7 +154,7 @@ def test_a_waiting_line_keeps_its_requests_time_not_the_writes(
 
 
 def test_without_an_event_loop_a_line_is_written_at_once(configured: io.StringIO) -> None:
-    served_writer()(EVENT)
+    served_writer()(FIELDS)
     assert "request_id=abc123" in configured.getvalue()
 
 
@@ -161,7 +163,7 @@ def test_a_full_buffer_is_written_without_waiting(configured: io.StringIO) -> No
 
     async def many() -> int:
         for _ in range(LineHandler.MAX_WAITING):
-            write(EVENT)
+            write(FIELDS)
         return len(configured.getvalue().splitlines())
 
     assert asyncio.run(many()) == LineHandler.MAX_WAITING
@@ -169,7 +171,7 @@ def test_a_full_buffer_is_written_without_waiting(configured: io.StringIO) -> No
 
 def test_other_logging_setups_get_plain_records(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
-        access_writer()(EVENT)
+        access_writer()(FIELDS)
     [record] = [r for r in caplog.records if r.name == ACCESS_LOGGER]
     assert record.getMessage() == EVENT.message()
     assert getattr(record, "request_id", None) == "abc123"  # set by the access writer

@@ -10,7 +10,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlserve.context import RequestInfo, current
-from mlserve.logging import AccessEvent, access_writer
+from mlserve.logging import access_writer
 from mlserve.server.body import header
 from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics
@@ -63,14 +63,13 @@ class RequestContext:
             if self.live is not None and info.model is not None and info.version is not None:
                 self.live.observe_request(info.model, info.version, status, seconds)
             if self.write_access is not None:
-                latency_ms = round(seconds * 1000, 2)
                 self.write_access(
-                    AccessEvent(
+                    (
                         info.request_id,
                         scope["method"],
                         scope["path"],
                         status,
-                        latency_ms,
+                        seconds,
                         info.model,
                         info.version,
                         info.rows,
