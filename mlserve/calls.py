@@ -60,27 +60,28 @@ class CallTimes:
 
 
 class ModelCalls:
-    """Runs a model's `predict` on the event loop when the process has one CPU and the call
-    is known to be short and to compute rather than wait, else on the model threads."""
+    """Runs a model's `predict` on the event loop where that is allowed (one CPU, and a model
+    that runs one call at a time) and the call is known to be short and to compute rather than
+    wait, else on the model threads."""
 
     def __init__(
         self,
         predict: Callable[[Batch], BatchPrediction],
         executor: Executor,
         *,
-        one_cpu: bool,
+        loop_allowed: bool,
         times: CallTimes | None = None,
     ) -> None:
         self._predict = predict
         self._executor = executor
-        self.one_cpu = one_cpu
+        self.loop_allowed = loop_allowed  # one CPU, and one call at a time
         self.times = times or CallTimes()
         self.cpu_share = 1.0  # of the calls on the loop, averaged (see the module's doc)
         self.waits = False  # calls on the loop were seen waiting rather than computing
 
     async def __call__(self, batch: Batch) -> BatchPrediction:
         loop = asyncio.get_running_loop()
-        if not self.one_cpu or self.waits:
+        if not self.loop_allowed or self.waits:
             return await loop.run_in_executor(self._executor, self._predict, batch)
         if self.times.is_short(len(batch)):
             return self._on_loop(batch)

@@ -431,7 +431,10 @@ class InferenceCore:
                 result.finite = all_finite(result)
                 return result
 
-            one_cpu = self._registry.budget.cpus == 1
+            # A model set to run several calls at once keeps its threads: on the loop they
+            # would run back to back, each between the loop and its probes.
+            concurrency = _concurrency(entry)
+            on_loop = self._registry.budget.cpus == 1 and concurrency == 1
 
             def model_call(rows: int, seconds: float) -> None:
                 for observer in self.observers:
@@ -442,11 +445,11 @@ class InferenceCore:
                     observer.queue_depth(entry.spec, depth)
 
             batcher = AdaptiveBatcher(
-                ModelCalls(predict, self._executor, one_cpu=one_cpu),
+                ModelCalls(predict, self._executor, loop_allowed=on_loop),
                 name=entry.spec.key,
                 max_batch_size=entry.spec.batching.max_batch_size,
                 max_wait_ms=entry.spec.batching.max_wait_ms,
-                max_concurrency=_concurrency(entry),
+                max_concurrency=concurrency,
                 queue_limit=self.manifest.server.queue_limit,
                 on_batch=model_call,
                 on_depth=queue_depth,

@@ -79,7 +79,7 @@ def test_short_calls_of_a_real_model_move_onto_the_loop_with_one_cpu(
 ) -> None:
     model, x = iris
     predict = ThreadRecorder(model)
-    calls = ModelCalls(predict, pool, one_cpu=True)
+    calls = ModelCalls(predict, pool, loop_allowed=True)
     batches = [x[:8], x[8:16], x[16:24]]
     results, loop_thread = run_calls(calls, batches)
     assert [r.predictions for r in results] == [model.predict(b).tolist() for b in batches]
@@ -97,7 +97,7 @@ def test_a_bigger_batch_than_any_timed_goes_to_a_thread_if_it_scales_past_the_li
     predict = ThreadRecorder(model)
     times = CallTimes()
     times.record(1, SHORT_CALL_S / 2)  # one row takes half the limit: 150 rows would take 75x
-    results, loop_thread = run_calls(ModelCalls(predict, pool, one_cpu=True, times=times), [x])
+    results, loop_thread = run_calls(ModelCalls(predict, pool, loop_allowed=True, times=times), [x])
     assert results[0].predictions == model.predict(x).tolist()
     assert predict.threads[0] != loop_thread
     assert times.estimate(len(x)) is not None  # now timed at its own size
@@ -109,7 +109,7 @@ def test_with_more_than_one_cpu_every_call_runs_on_the_model_threads(
 ) -> None:
     model, x = iris
     predict = ThreadRecorder(model)
-    _, loop_thread = run_calls(ModelCalls(predict, pool, one_cpu=False), [x[:8]] * 4)
+    _, loop_thread = run_calls(ModelCalls(predict, pool, loop_allowed=False), [x[:8]] * 4)
     assert loop_thread not in predict.threads
 
 
@@ -122,7 +122,7 @@ def test_a_call_that_waits_stays_on_the_threads_though_it_costs_no_cpu(
     slow_classifier(str(tmp_path / "slow.joblib"), seconds=0.02)
     predict = ThreadRecorder(joblib.load(tmp_path / "slow.joblib"))
     x = load_iris().data[:4]
-    _, loop_thread = run_calls(ModelCalls(predict, pool, one_cpu=True), [x] * 3)
+    _, loop_thread = run_calls(ModelCalls(predict, pool, loop_allowed=True), [x] * 3)
     assert loop_thread not in predict.threads
 
 
@@ -134,7 +134,7 @@ def test_a_short_call_that_waits_instead_of_computing_goes_back_to_the_threads(
     only the waiting can send it back. Two waiting calls on the loop decide it, not one."""
     slow_classifier(str(tmp_path / "waits.joblib"), seconds=0.005)
     predict = ThreadRecorder(joblib.load(tmp_path / "waits.joblib"))
-    calls = ModelCalls(predict, pool, one_cpu=True, times=CallTimes(short_call_s=1.0))
+    calls = ModelCalls(predict, pool, loop_allowed=True, times=CallTimes(short_call_s=1.0))
     _, loop_thread = run_calls(calls, [load_iris().data[:4]] * 5)
     on_loop = [thread == loop_thread for thread in predict.threads]
     assert on_loop == [False, True, True, False, False]
@@ -147,7 +147,7 @@ def test_a_computing_model_keeps_its_calls_on_the_loop(
 ) -> None:
     model, x = iris
     predict = ThreadRecorder(model)
-    calls = ModelCalls(predict, pool, one_cpu=True, times=CallTimes(short_call_s=1.0))
+    calls = ModelCalls(predict, pool, loop_allowed=True, times=CallTimes(short_call_s=1.0))
     _, loop_thread = run_calls(calls, [x[:8]] * 20)
     assert predict.threads[1:] == [loop_thread] * 19
     assert not calls.waits
@@ -157,8 +157,8 @@ def test_a_computing_model_keeps_its_calls_on_the_loop(
 def test_with_one_cpu_probes_answer_while_a_slow_model_works(
     tmp_path: Path, serve_manifest: Callable[..., str]
 ) -> None:
-    """`server.cpus: 1`: the iris model's short calls may run on the loop, but the slow
-    model's never do, so `/health` answers while it works."""
+    """`server.cpus: 1`, a batching model (one call at a time): short calls may run on the
+    loop, but this slow model's never do, so `/health` answers while it works."""
     slow_classifier(str(tmp_path / "slow.joblib"), seconds=0.3)
     url = serve_manifest(
         write_manifest(
@@ -166,7 +166,7 @@ def test_with_one_cpu_probes_answer_while_a_slow_model_works(
             """
 server: {cpus: 1}
 models:
-  - {name: slow, runtime: sklearn, path: slow.joblib, batching: {max_batch_size: 1}}
+  - {name: slow, runtime: sklearn, path: slow.joblib}
 """,
         )
     )
