@@ -176,12 +176,17 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return
         waiting, self._waiting = self._waiting, []
         formatter: AccessFormatter = self.formatter  # type: ignore[assignment]
+        lines = []
+        for created, fields in waiting:
+            try:
+                lines.append(formatter.format_access(AccessEvent.of(fields), created))
+            except Exception:  # a line that cannot be formatted must not cost the others
+                self.handleError(_record_at(int(created)))
         try:
-            lines = [formatter.format_access(AccessEvent.of(f), t) for t, f in waiting]
             lines.append("")  # the last line's newline
             self.stream.write("\n".join(lines))
             self.stream.flush()
-        except Exception:  # a broken formatter or stderr must not fail a request
+        except Exception:  # a broken stderr must not fail a request
             self.handleError(_record_at(int(time.time())))
 
 

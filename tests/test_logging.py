@@ -169,6 +169,24 @@ def test_a_full_buffer_is_written_without_waiting(configured: io.StringIO) -> No
     assert asyncio.run(many()) == LineHandler.MAX_WAITING
 
 
+def test_a_line_that_cannot_be_formatted_costs_only_itself(
+    configured: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logging, "raiseExceptions", False)  # handleError stays quiet
+    write = served_writer()
+    unformattable = ("bad", "GET", "/x", 200, None, None, None, None)  # no latency
+
+    async def three() -> None:
+        write(("r0", "GET", "/health", 200, 0.0001, None, None, None))
+        write(unformattable)
+        write(("r2", "GET", "/health", 200, 0.0001, None, None, None))
+
+    asyncio.run(three())
+    write.__self__.flush()
+    ids = [line.split("request_id=")[1].split()[0] for line in configured.getvalue().splitlines()]
+    assert ids == ["r0", "r2"]
+
+
 def test_other_logging_setups_get_plain_records(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
         access_writer()(FIELDS)
