@@ -27,8 +27,8 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import load, models, servers  # noqa: E402
-from mlserve.integrity import file_sha256  # noqa: E402
-from mlserve.manifest import ModelSpec  # noqa: E402
+from mlserve.config.schema import ModelSpec  # noqa: E402
+from mlserve.engine.integrity import file_sha256  # noqa: E402
 from mlserve.runtimes.sklearn import SklearnRuntime  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"

@@ -32,7 +32,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from bench import load, models, servers  # noqa: E402
-from mlserve.manifest import ModelSpec  # noqa: E402
+from mlserve.config.schema import ModelSpec  # noqa: E402
 from mlserve.runtimes import resolve_runtime  # noqa: E402
 
 WORK = ROOT / "bench" / ".work"

@@ -27,13 +27,13 @@ __all__ = [
 _LAZY = {
     "AsyncClient": "mlserve.client.http",
     "Client": "mlserve.client.remote",
-    "InferenceCore": "mlserve.inference",
+    "InferenceCore": "mlserve.engine.core",
     "LocalClient": "mlserve.client.local",
-    "Manifest": "mlserve.manifest",
+    "Manifest": "mlserve.config.schema",
     "MlserveError": "mlserve.errors",
     "RemoteClient": "mlserve.client.remote",
     "create_app": "mlserve.server.app",
-    "load_manifest": "mlserve.manifest",
+    "load_manifest": "mlserve.config.load",
 }
 
 

@@ -70,7 +70,8 @@ OPEN_ROUTES = frozenset(
 OPEN_PREFIXES = (DOCS_ASSETS + "/", CONSOLE_ASSETS + "/")
 
 # Every server option's variable (flags > environment > manifest); a test keeps this list equal
-# to what mlserve.settings reads, so that `serve --help` can show it without importing pydantic.
+# to what mlserve.config.environment reads, so that `serve --help` can show it without
+# importing pydantic.
 SERVER_ENV_VARIABLES = (
     "MLSERVE_HOST",
     "MLSERVE_PORT",

@@ -43,9 +43,9 @@ class LiveServer:
 def start_server(manifest_path: Path, wait_ready: bool = True, **app_options: Any) -> LiveServer:
     """A real uvicorn server in a thread (the httpx test-suite pattern); `app_options` go to
     create_app."""
-    from mlserve.manifest import load_manifest
+    from mlserve.config.load import load_manifest
     from mlserve.server import create_app
-    from mlserve.server.run import PROTOCOL  # `mlserve serve`'s connections (default limits)
+    from mlserve.transport.run import PROTOCOL  # `mlserve serve`'s connections (default limits)
 
     app = create_app(load_manifest(manifest_path), **app_options)
     port = free_port()

@@ -68,7 +68,7 @@ def test_local_imports_only_the_framework_of_its_model(sample_manifest: Path) ->
 
 def test_reading_a_manifest_imports_no_framework(sample_manifest: Path) -> None:
     code = (
-        "import sys; from mlserve.manifest import load_manifest; "
+        "import sys; from mlserve.config.load import load_manifest; "
         f"load_manifest({str(sample_manifest)!r}); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & "
         f"set({HEAVY!r})))"

@@ -19,10 +19,10 @@ from typing import Annotated, Any
 import typer
 
 from mlserve.cli import options as opt
+from mlserve.cli.batchio.readers import Chunk, CsvOptions, InputFormat, read_chunks
+from mlserve.cli.batchio.writers import OutputFile, OutputFormat, output_format
 from mlserve.cli.connect import connect
 from mlserve.cli.output import cli_message, error, handles_errors
-from mlserve.cli.readers import Chunk, CsvOptions, InputFormat, read_chunks
-from mlserve.cli.writers import OutputFile, OutputFormat, output_format
 from mlserve.client.base import Client
 from mlserve.errors import InputError, MlserveError
 
@@ -262,7 +262,7 @@ def _progress(input_path: str, quiet: bool) -> Iterator[Any]:
     if quiet or not sys.stderr.isatty():
         yield lambda rows, read: None
         return
-    from mlserve.cli.progress import rows_progress
+    from mlserve.cli.batchio.progress import rows_progress
 
     total = Path(input_path).stat().st_size if input_path != "-" else None
     with rows_progress(total) as advance:

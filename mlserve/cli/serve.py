@@ -94,8 +94,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve every model of MANIFEST over HTTP (docs at /docs)."""
-    from mlserve.manifest import load_manifest
-    from mlserve.settings import with_server
+    from mlserve.config.environment import with_server
+    from mlserve.config.load import load_manifest
 
     spec = with_server(
         load_manifest(manifest),
@@ -114,12 +114,12 @@ def serve(
         max_connections=limit_concurrency,
         console=console,
     )
-    from mlserve import cpus
+    from mlserve.engine import cpus
 
     # Before the server stack imports numpy: BLAS and OpenMP read these when they load.
     cpus.limit_native_pools(cpus.detect(spec.server.cpus).cpus)
     from mlserve.server.auth import keys_from_env
-    from mlserve.server.run import serve as run_server
+    from mlserve.transport.run import serve as run_server
 
     keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names
     keys_from_env(spec.server.admin_key_env)

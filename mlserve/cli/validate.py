@@ -19,7 +19,7 @@ def validate(
     """Check MANIFEST: schema, files, versions; with --load, load every model too."""
     import asyncio
 
-    from mlserve.manifest import load_manifest
+    from mlserve.config.load import load_manifest
 
     spec = load_manifest(manifest)
     typer.echo(
@@ -28,7 +28,7 @@ def validate(
     )
     if not load:
         return
-    from mlserve.inference import InferenceCore
+    from mlserve.engine.core import InferenceCore
 
     core = InferenceCore(spec)
     for entry in core.entries():

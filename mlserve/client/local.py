@@ -10,8 +10,8 @@ import orjson
 
 from mlserve.client import payloads
 from mlserve.client.base import Operation, split_model
-from mlserve.inference import InferenceCore
-from mlserve.manifest import load_manifest
+from mlserve.config.load import load_manifest
+from mlserve.engine.core import InferenceCore
 
 
 class LocalClient:

@@ -9,7 +9,7 @@ from mlserve.errors import InputError
 from mlserve.wire import Operation
 
 if TYPE_CHECKING:
-    from mlserve.runtimes.base import RuntimeInfo
+    from mlserve.runtimes._base import RuntimeInfo
 
 KIND_OF_OPERATION: dict[Operation, str] = {
     "predict": "tabular",

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from mlserve.config.schema import LimitsSpec
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
-from mlserve.manifest import LimitsSpec
-from mlserve.runtimes.base import RuntimeInfo
-from mlserve.runtimes.options import PreprocessSpec
+from mlserve.runtimes._base import RuntimeInfo
+from mlserve.runtimes._options import PreprocessSpec
 
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from mlserve.config.schema import FeatureSpec, LimitsSpec
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
-from mlserve.manifest import FeatureSpec, LimitsSpec
 
 Features = Sequence[FeatureSpec] | None
 # Up to this many values, Python's min/max over a list beat two numpy reductions (1.2 vs

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlserve.config.schema import LimitsSpec
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
-from mlserve.manifest import LimitsSpec
 
 
 def texts(

@@ -1,7 +1,7 @@
 """Runtimes by name: `runtime: xgboost` in a manifest is the module `mlserve.runtimes.xgboost`.
 
 A runtime module defines `Options` (the pydantic model of its manifest options), `RUNTIME` (its
-`mlserve.runtimes.base.Runtime` class) and `EXTRA` (what to install for its framework), and imports
+`mlserve.runtimes._base.Runtime` class) and `EXTRA` (what to install for its framework), and imports
 its framework only inside `Runtime.load`, so that reading a manifest stays light. Adding a
 framework is adding one module (and one conformance case): nothing here or elsewhere names it.
 """
@@ -17,17 +17,16 @@ from typing import TYPE_CHECKING
 from mlserve.errors import ManifestError
 
 if TYPE_CHECKING:
-    from mlserve.runtimes.base import Runtime
-    from mlserve.runtimes.options import RuntimeOptions
-
-NOT_RUNTIMES = frozenset({"accelerate", "base", "options"})  # the modules every runtime shares
+    from mlserve.runtimes._base import Runtime
+    from mlserve.runtimes._options import RuntimeOptions
 
 
 @functools.cache
 def available() -> tuple[str, ...]:
-    """Every runtime name, from the modules of this package."""
-    names = (m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-    return tuple(sorted(n for n in names if n not in NOT_RUNTIMES))
+    """Every runtime name: the public modules of this package (shared code is underscored)."""
+    return tuple(
+        sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    )
 
 
 def _module(name: str) -> ModuleType:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mlserve.runtimes.accelerate import BoosterRuntime
-from mlserve.runtimes.options import AccelerateOptions
+from mlserve.runtimes._onnx_compile import BoosterRuntime
+from mlserve.runtimes._options import AccelerateOptions
 
 EXTRA = "mlserve[lightgbm]"
 CLASSIFIERS = ("binary", "multiclass", "multiclassova", "cross_entropy", "xentropy")

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mlserve.runtimes.base import (
+from mlserve.runtimes._base import (
     Batch,
     BatchPrediction,
     Runtime,
@@ -19,7 +19,7 @@ from mlserve.runtimes.base import (
     resolve_labels,
     softmax,
 )
-from mlserve.runtimes.options import PreprocessSpec, TensorInputOptions
+from mlserve.runtimes._options import PreprocessSpec, TensorInputOptions
 
 PLATFORM = "onnxruntime_onnx"  # the V2 metadata's name for it
 EXTRA = "mlserve[onnx]"

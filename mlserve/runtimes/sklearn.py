@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from mlserve.runtimes.accelerate import Compiled, compile_model
-from mlserve.runtimes.base import (
+from mlserve.runtimes._base import (
     Batch,
     BatchPrediction,
     Runtime,
@@ -21,7 +20,8 @@ from mlserve.runtimes.base import (
     classify_from_proba,
     resolve_labels,
 )
-from mlserve.runtimes.options import AccelerateOptions
+from mlserve.runtimes._onnx_compile import Compiled, compile_model
+from mlserve.runtimes._options import AccelerateOptions
 
 EXTRA = "mlserve"
 log = logging.getLogger("mlserve.runtimes.sklearn")

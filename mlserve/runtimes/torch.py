@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from mlserve.runtimes.base import (
+from mlserve.runtimes._base import (
     Batch,
     BatchPrediction,
     Runtime,
@@ -30,7 +30,7 @@ from mlserve.runtimes.base import (
     resolve_labels,
     softmax,
 )
-from mlserve.runtimes.options import PreprocessSpec, TensorInputOptions, TrustOptions
+from mlserve.runtimes._options import PreprocessSpec, TensorInputOptions, TrustOptions
 
 log = logging.getLogger("mlserve.runtimes.torch")
 PLATFORM = "pytorch"  # the V2 metadata's name for it
@@ -57,7 +57,7 @@ class TorchRuntime(Runtime):
     def load(self) -> None:
         import torch
 
-        from mlserve.device import resolve_device
+        from mlserve.engine.device import resolve_device
 
         spec, options = self.spec, self.options
         set_torch_threads(self.threads)

@@ -8,7 +8,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from mlserve.runtimes.base import (
+from mlserve.runtimes._base import (
     Batch,
     BatchPrediction,
     Runtime,
@@ -17,7 +17,7 @@ from mlserve.runtimes.base import (
     resolve_labels,
     softmax,
 )
-from mlserve.runtimes.options import DeviceOptions, InputKind
+from mlserve.runtimes._options import DeviceOptions, InputKind
 
 PLATFORM = "huggingface"  # the V2 metadata's name for it
 EXTRA = "mlserve[transformers]"
@@ -47,7 +47,7 @@ class TransformersRuntime(Runtime):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        from mlserve.device import resolve_device
+        from mlserve.engine.device import resolve_device
         from mlserve.runtimes.torch import set_torch_threads
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]

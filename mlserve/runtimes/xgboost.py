@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 
-from mlserve.runtimes.accelerate import BoosterRuntime
-from mlserve.runtimes.base import softmax
-from mlserve.runtimes.options import AccelerateOptions
+from mlserve.runtimes._base import softmax
+from mlserve.runtimes._onnx_compile import BoosterRuntime
+from mlserve.runtimes._options import AccelerateOptions
 
 EXTRA = "mlserve[xgboost]"
 SUFFIXES = (".json", ".ubj")

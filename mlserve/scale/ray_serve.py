@@ -36,11 +36,12 @@ from ray import serve
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.serve.handle import DeploymentHandle
 
+from mlserve.config.load import load_manifest
+from mlserve.config.schema import Manifest, ModelSpec
+from mlserve.engine.core import InferenceCore
+from mlserve.engine.registry import local_runtime
 from mlserve.errors import ManifestError, ReloadRefused
-from mlserve.inference import InferenceCore
-from mlserve.manifest import Manifest, ModelSpec, load_manifest
-from mlserve.registry import local_runtime
-from mlserve.runtimes.base import Batch, BatchPrediction, Runtime, RuntimeInfo
+from mlserve.runtimes._base import Batch, BatchPrediction, Runtime, RuntimeInfo
 
 log = logging.getLogger("mlserve.ray")
 
@@ -234,7 +235,7 @@ def run(manifest: Manifest, address: str | None) -> None:
     """Start (or join) Ray, deploy the models, and serve HTTP from this process until
     SIGTERM/SIGINT."""
     from mlserve.server.app import create_app
-    from mlserve.server.run import listening_socket, serve_app
+    from mlserve.transport.run import listening_socket, serve_app
 
     # Reloads read it again from its path, wherever the process was started.
     manifest = manifest.model_copy(update={"source": manifest.source.resolve()})

@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlserve import wire
 from mlserve.errors import InputError, SchemaViolation, Unauthorized
-from mlserve.schemas import (
+from mlserve.protocols.openapi import (
     IndexRequest,
     LoadRequest,
     ReloadReport,

@@ -14,9 +14,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlserve._version import __version__
-from mlserve.inference import InferenceCore
-from mlserve.manifest import Manifest, ModelSpec
-from mlserve.runtimes.base import Runtime
+from mlserve.config.schema import Manifest, ModelSpec
+from mlserve.engine.core import InferenceCore
+from mlserve.runtimes._base import Runtime
 from mlserve.server import console, docs, errors
 from mlserve.server.admin import AdminGuard, admin_router, is_admin_path, is_loopback
 from mlserve.server.auth import ApiKeyGuard, keys_from_env

@@ -9,23 +9,11 @@ import orjson
 from starlette.requests import Request
 from starlette.types import Message, Receive, Scope
 
+from mlserve.bodies import WHOLE_BODY_SCOPE_KEY, Body, aligned_buffer, header
+from mlserve.engine.placement import leaves_loop, off_loop
 from mlserve.errors import ClientGone, InputError, LimitExceeded, UnsupportedMediaType
-from mlserve.offload import off_loop
 
-# Bodies at least this big are parsed in a worker thread, so the event loop keeps answering
-# probes while a 100,000-row batch is parsed.
-OFF_LOOP_BYTES = 256 * 1024
-Body = bytes | bytearray | memoryview  # a request body: as it came, or read into one buffer
 JSON_HINT = "send Content-Type: application/json (curl: -H 'Content-Type: application/json')"
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    """One request header (`name` in lower case, as ASGI servers give them), or None."""
-    for key, value in scope["headers"]:
-        if key == name:
-            text: str = value.decode("latin-1")
-            return text
-    return None
 
 
 async def receive_bytes(scope: Scope, receive: Receive, limit: int, align_at: int = 0) -> Body:
@@ -37,6 +25,7 @@ async def receive_bytes(scope: Scope, receive: Receive, limit: int, align_at: in
     declared = header(scope, b"content-length") or ""
     if declared.isdigit() and int(declared) > limit:
         raise LimitExceeded(f"request body is {declared} bytes; the limit is {limit}")
+    scope[WHOLE_BODY_SCOPE_KEY] = align_at  # a memoryview of the whole body is welcome here
     message = await receive()
     first = _chunk(message, limit)
     if not message.get("more_body", False):
@@ -57,13 +46,6 @@ async def receive_bytes(scope: Scope, receive: Receive, limit: int, align_at: in
         if not message.get("more_body", False):
             break
     return body[:filled]
-
-
-def aligned_buffer(size: int, align_at: int) -> memoryview:
-    """`size` uninitialised bytes whose byte `align_at` sits at a 64-byte boundary."""
-    block = np.empty(size + 64, dtype=np.uint8)
-    shift = -(block.ctypes.data + align_at) % 64
-    return block[shift : shift + size].data
 
 
 def _grown(body: memoryview, needed: int) -> memoryview:
@@ -88,7 +70,7 @@ async def receive_json(scope: Scope, receive: Receive, limit: int) -> Any:
         raise UnsupportedMediaType(f"unsupported content type {content_type!r}; {JSON_HINT}")
     body = await receive_bytes(scope, receive, limit)
     try:
-        if len(body) >= OFF_LOOP_BYTES:
+        if leaves_loop(body_bytes=len(body)):
             return await off_loop(orjson.loads, body)
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:

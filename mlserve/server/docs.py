@@ -16,8 +16,8 @@ from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
 from mlserve import wire
-from mlserve.manifest import Manifest, ModelSpec
-from mlserve.schemas import ERROR_TEXT
+from mlserve.config.schema import Manifest, ModelSpec
+from mlserve.protocols.openapi import ERROR_TEXT
 
 # fastapi-offline ships the Swagger UI and ReDoc bundles; we serve its files, nothing else.
 ASSETS = Path(fastapi_offline.__file__).parent / "static"

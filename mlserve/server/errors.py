@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from mlserve import wire
-from mlserve.context import current_request_id
+from mlserve.engine.context import current_request_id
 from mlserve.errors import InternalError, MlserveError, SchemaViolation
 from mlserve.server.responses import FastJSONResponse
 

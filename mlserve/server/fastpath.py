@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlserve import wire
+from mlserve.engine.core import InferenceCore
 from mlserve.errors import MlserveError
-from mlserve.inference import InferenceCore
 from mlserve.server import errors
 from mlserve.server.body import receive_json
 from mlserve.server.responses import answer_json

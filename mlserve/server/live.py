@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mlserve.manifest import ModelSpec
+from mlserve.config.schema import ModelSpec
 
 SLOT_S = 5
 SLOTS = 60  # five minutes of history
@@ -78,7 +78,7 @@ class LiveStats:
             code = str(status)
             slot.errors[code] = slot.errors.get(code, 0) + 1
 
-    # The core's observer interface (mlserve.inference.CoreObserver).
+    # The core's observer interface (mlserve.engine.core.CoreObserver).
     def model_call(self, spec: ModelSpec, rows: int, seconds: float) -> None:
         slot = self._window(spec.name, spec.version).slot(self._now_slot())
         slot.calls += 1

@@ -24,8 +24,8 @@ from prometheus_client import (
 from starlette.responses import Response
 
 from mlserve import wire
-from mlserve.manifest import ModelSpec
-from mlserve.registry import ModelEntry
+from mlserve.config.schema import ModelSpec
+from mlserve.engine.registry import ModelEntry
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

@@ -9,10 +9,10 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mlserve.context import RequestInfo, current
-from mlserve.logging import access_writer
-from mlserve.server.body import header
+from mlserve.bodies import header
+from mlserve.engine.context import RequestInfo, current
 from mlserve.server.live import LiveStats
+from mlserve.server.logs import access_writer
 from mlserve.server.metrics import Metrics
 
 

@@ -16,9 +16,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from mlserve import wire
+from mlserve.config.schema import Manifest
+from mlserve.engine.core import InferenceCore
 from mlserve.errors import MlserveError
-from mlserve.inference import InferenceCore
-from mlserve.manifest import Manifest
 
 log = logging.getLogger("mlserve.reload")
 WATCH_DEBOUNCE_MS = 300  # a file written in several steps is read once

@@ -8,9 +8,8 @@ import orjson
 from starlette.responses import JSONResponse, Response
 
 from mlserve import wire
-from mlserve.answers import Answer
-from mlserve.inference import OFF_LOOP_ROWS
-from mlserve.offload import off_loop
+from mlserve.engine.answers import Answer
+from mlserve.engine.placement import leaves_loop, off_loop
 
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -23,7 +22,7 @@ class FastJSONResponse(JSONResponse):
 async def answer_json(answer: Answer) -> bytes:
     """The answer as JSON. A big one (100,000 rows: about 0.3 s of building and encoding) is
     built in a worker thread, so that the event loop keeps answering probes meanwhile."""
-    if len(answer.result) < OFF_LOOP_ROWS:
+    if not leaves_loop(rows=len(answer.result)):
         return _encode(answer)
     return await off_loop(_encode, answer)
 

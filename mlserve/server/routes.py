@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from mlserve import wire
-from mlserve.inference import InferenceCore
-from mlserve.schemas import (
+from mlserve.engine.core import InferenceCore
+from mlserve.protocols.openapi import (
     PREDICTION_ERRORS,
     BatchOut,
     BatchRequest,

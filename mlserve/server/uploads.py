@@ -12,8 +12,8 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
+from mlserve.config.schema import LimitsSpec
 from mlserve.errors import ClientGone, InputError, LimitExceeded
-from mlserve.manifest import LimitsSpec
 
 _MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the image
 

@@ -19,16 +19,11 @@ from starlette.responses import Response
 
 from mlserve import runtimes, wire
 from mlserve._version import __version__
+from mlserve.engine.placement import leaves_loop, off_loop
+from mlserve.engine.registry import ModelEntry
 from mlserve.errors import InputError, SchemaViolation
-from mlserve.inference import OFF_LOOP_ROWS
-from mlserve.offload import off_loop
-from mlserve.registry import ModelEntry
-from mlserve.runtimes.base import BatchPrediction, ChosenLabels, RuntimeInfo
-from mlserve.schemas import v2_docs
-from mlserve.server.body import read_bytes
-from mlserve.server.responses import FastJSONResponse
-from mlserve.server.routes import core_of
-from mlserve.server.v2codec import (
+from mlserve.protocols.openapi import v2_docs
+from mlserve.protocols.v2.codec import (
     HEADER,
     Labels,
     OutputTensor,
@@ -38,6 +33,10 @@ from mlserve.server.v2codec import (
     output_tensor,
     parse_request,
 )
+from mlserve.runtimes._base import BatchPrediction, ChosenLabels, RuntimeInfo
+from mlserve.server.body import read_bytes
+from mlserve.server.responses import FastJSONResponse
+from mlserve.server.routes import core_of
 
 
 def metadata(entry: ModelEntry, versions: list[str]) -> dict[str, Any]:
@@ -234,7 +233,7 @@ async def infer(request: Request, name: str, version: str | None = None) -> Resp
     answer = await core.predict_decoded(entry, inputs, request.is_disconnected)
     outputs = to_outputs(entry.info, answer.result)
     # Binary outputs are array copies; JSON ones build a Python object per value.
-    if len(answer.result) >= OFF_LOOP_ROWS and not all(map(parsed.wants_binary, outputs)):
+    if leaves_loop(rows=len(answer.result)) and not all(map(parsed.wants_binary, outputs)):
         return await off_loop(infer_response, entry, parsed, outputs)
     return infer_response(entry, parsed, outputs)
 

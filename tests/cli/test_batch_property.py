@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from mlserve.cli import app
-from mlserve.cli.writers import OutputFile
+from mlserve.cli.batchio.writers import OutputFile
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 values = st.floats(0.1, 8.0, allow_nan=False).map(lambda x: round(x, 2))

@@ -13,8 +13,8 @@ import pytest
 from mlserve import wire
 from mlserve.client.tensors import Predictions, V2Target
 from mlserve.errors import UnexpectedAnswer
-from mlserve.runtimes.base import BatchPrediction, ChosenLabels
-from mlserve.server.v2codec import Labels, output_tensor, parse_request
+from mlserve.protocols.v2.codec import Labels, output_tensor, parse_request
+from mlserve.runtimes._base import BatchPrediction, ChosenLabels
 
 pytestmark = pytest.mark.unit
 CLASSIFIER = {

@@ -13,7 +13,7 @@ import yaml
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from mlserve.manifest import load_manifest
+from mlserve.config.load import load_manifest
 from tests.e2e.fuzzing import fuzz_every_operation
 
 SPEC = Path(__file__).parent / "oip" / "open_inference_rest.yaml"

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlserve.config.schema import LimitsSpec
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
 from mlserve.inputs.image import decode, image_bytes, open_image, preprocess
-from mlserve.manifest import LimitsSpec
-from mlserve.runtimes.base import RuntimeInfo
-from mlserve.runtimes.options import PreprocessSpec
+from mlserve.runtimes._base import RuntimeInfo
+from mlserve.runtimes._options import PreprocessSpec
 
 pytestmark = pytest.mark.unit
 

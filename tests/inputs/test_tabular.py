@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mlserve.config.schema import FeatureSpec, LimitsSpec
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
 from mlserve.inputs.tabular import batch_rows, single_row
-from mlserve.manifest import FeatureSpec, LimitsSpec
 
 pytestmark = pytest.mark.unit
 

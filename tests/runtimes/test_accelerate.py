@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
-from mlserve.manifest import ModelSpec
+from mlserve.config.schema import ModelSpec
 from mlserve.runtimes import resolve_runtime
-from mlserve.runtimes.base import Runtime
+from mlserve.runtimes._base import Runtime
 from sample_models.build import credit_data
 from tests.support import write_manifest
 
@@ -58,7 +58,7 @@ def test_the_conversion_equals_the_original(samples: Path, sample: str) -> None:
 def test_a_disagreeing_conversion_is_not_served(
     samples: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.accelerate"):
+    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes._onnx_compile"):
         served = runtime_for(
             "sklearn", samples / "iris-v2.joblib", accelerate="onnx", tolerance=1e-12
         )

@@ -12,9 +12,9 @@ import pytest
 import xgboost
 from sklearn.datasets import load_diabetes, load_iris
 
-from mlserve.manifest import ModelSpec
+from mlserve.config.schema import ModelSpec
 from mlserve.runtimes import resolve_runtime
-from mlserve.runtimes.base import Runtime
+from mlserve.runtimes._base import Runtime
 
 IRIS = load_iris()
 DIABETES = load_diabetes()

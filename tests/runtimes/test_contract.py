@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from mlserve.manifest import ModelSpec
+from mlserve.config.schema import ModelSpec
 from mlserve.runtimes import resolve_runtime
-from mlserve.runtimes.base import Batch, Runtime
+from mlserve.runtimes._base import Batch, Runtime
 
 
 @dataclass

@@ -14,8 +14,9 @@ from skl2onnx import to_onnx
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import Ridge
 
+from mlserve.config.load import load_manifest
+from mlserve.config.schema import ModelSpec
 from mlserve.errors import ManifestError
-from mlserve.manifest import ModelSpec, load_manifest
 from mlserve.runtimes.onnx import OnnxRuntime
 from tests.support import run_cli, write_manifest
 

@@ -10,8 +10,8 @@ import joblib
 import numpy as np
 import pytest
 
-from mlserve.integrity import file_sha256
-from mlserve.manifest import ModelSpec
+from mlserve.config.schema import ModelSpec
+from mlserve.engine.integrity import file_sha256
 from mlserve.runtimes.sklearn import SklearnRuntime
 
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]])

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from mlserve.config.load import load_manifest
+from mlserve.config.schema import ModelSpec
+from mlserve.engine.core import InferenceCore
 from mlserve.errors import InputError
-from mlserve.inference import InferenceCore
-from mlserve.manifest import ModelSpec, load_manifest
 from mlserve.runtimes.torch import TorchRuntime
 from sample_models.nets import IrisMLP
 from tests.support import write_manifest

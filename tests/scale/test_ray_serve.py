@@ -224,7 +224,7 @@ def test_two_fronts_share_the_models_and_one_survives_the_other(
 
 def test_replicas_reserve_fractions_of_a_gpu(tmp_path: Path) -> None:
     """Small models can share a GPU: `resources.num_gpus: 0.25` is what each replica reserves."""
-    from mlserve.manifest import load_manifest
+    from mlserve.config.load import load_manifest
 
     with warnings.catch_warnings():  # Ray's own pydantic deprecations, on import
         warnings.simplefilter("ignore", DeprecationWarning)

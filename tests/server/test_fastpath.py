@@ -18,8 +18,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mlserve.manifest import load_manifest
-from mlserve.runtimes.base import Batch, BatchPrediction
+from mlserve.config.load import load_manifest
+from mlserve.runtimes._base import Batch, BatchPrediction
 from mlserve.runtimes.sklearn import SklearnRuntime
 from mlserve.server import create_app
 from mlserve.server.fastpath import client_left

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlserve.manifest import ModelSpec
+from mlserve.config.schema import ModelSpec
 from mlserve.server.live import RECENT_SLOTS, SLOT_S, SLOTS, LiveStats
 
 pytestmark = pytest.mark.unit

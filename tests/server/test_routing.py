@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from mlserve import wire
-from mlserve.inference import InferenceCore
-from mlserve.manifest import load_manifest
+from mlserve.config.load import load_manifest
+from mlserve.engine.core import InferenceCore
 from tests.models import fragile_classifier, slow_classifier
 from tests.support import run_cli, wait_for, write_manifest
 

@@ -1,0 +1,161 @@
+"""uvicorn's HTTP protocol with the connection limits it lacks.
+
+uvicorn times out idle keep-alive connections, but not a connection that never finishes its
+headers, nor one that sends less body than its Content-Length: a few thousand such sockets
+(slowloris) hold the server's file descriptors until `/health` stops answering, and no API
+key helps, since keys are checked after the headers. This protocol
+
+- closes a connection whose request headers are not complete `header_timeout_s` after its
+  first byte (or after it connected),
+- closes one whose body is not complete `body_timeout_s` after its headers, and
+- at `max_connections` open connections, closes the oldest one that is idle or still sending
+  headers to make room (uvicorn's own `limit_concurrency` would answer 503 instead, to
+  probes too); only when every connection is busy with a request is the newcomer closed.
+
+It also reads the big bodies of prediction requests whole (see `wholebody`) and writes each
+response's head with its body (see `onewrite`).
+
+A deadline is a number on the connection, checked by one sweep of the open connections a
+few times per timeout: two timer handles per request (armed at its first byte and at its
+headers, cancelled at its end) cost more than the sweep does over thousands of connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mlserve.transport.onewrite import OneWriteCycle
+from mlserve.transport.wholebody import WholeBody
+
+log = logging.getLogger("mlserve.server")
+WARN_EVERY_S = 10.0
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    max_connections: int = 2048
+    max_body_bytes: int = 32 * 1024 * 1024  # the largest body a connection reads whole
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    limits: ClassVar[ConnectionLimits] = ConnectionLimits()
+    _warned_at: ClassVar[float] = float("-inf")
+
+    @classmethod
+    def configure(cls, limits: ConnectionLimits) -> None:
+        """Set the limits of every connection this process accepts from now on."""
+        cls.limits = limits
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._deadline: float | None = None  # loop time
+        self._whole: WholeBody | None = None  # the current request's, when read whole
+        self._sending_headers = False
+        self._idle_since = self.loop.time()
+        super().connection_made(transport)
+        self._expect_headers()
+        if len(self.connections) > self.limits.max_connections:
+            self._make_room()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._sending_headers:  # the next request on a kept-alive connection
+            self._expect_headers()
+
+    def on_headers_complete(self) -> None:
+        self._sending_headers = False
+        self._arm(self.limits.body_timeout_s)  # disarmed when the body is complete
+        previous = self.cycle
+        super().on_headers_complete()
+        self._whole = None
+        if self.cycle is not previous:  # a request started (not an upgrade)
+            OneWriteCycle.adopt(self.cycle)
+            self._whole = WholeBody.attach(self.cycle, self.limits.max_body_bytes)
+
+    def on_body(self, body: bytes) -> None:
+        whole = self._whole
+        if whole is not None and whole.reading and not self.cycle.response_complete:
+            whole.write(body)  # no pause at 64 KiB: the app waits for the whole body anyway
+        else:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self._idle_since = self.loop.time()
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _expect_headers(self) -> None:
+        self._sending_headers = True
+        self._arm(self.limits.header_timeout_s)
+
+    def _arm(self, seconds: float) -> None:
+        self._deadline = self.loop.time() + seconds
+        state = self.server_state
+        if not getattr(state, "mlserve_sweeping", False):
+            state.mlserve_sweeping = True  # type: ignore[attr-defined]
+            self.loop.call_later(self._sweep_every(), self._sweep)
+
+    def _disarm(self) -> None:
+        self._deadline = None
+
+    def _sweep(self) -> None:
+        """Close every connection of this server past its deadline; go on while any is open."""
+        state = self.server_state
+        now = self.loop.time()
+        for connection in list(state.connections):
+            if (
+                isinstance(connection, GuardedHttpProtocol)
+                and connection._deadline is not None
+                and now >= connection._deadline
+            ):
+                connection._expire()
+        if state.connections:
+            self.loop.call_later(self._sweep_every(), self._sweep)
+        else:
+            state.mlserve_sweeping = False  # type: ignore[attr-defined]
+
+    def _sweep_every(self) -> float:
+        """A few sweeps per timeout: a connection is closed at most a fifth of its timeout late."""
+        shortest = min(self.limits.header_timeout_s, self.limits.body_timeout_s)
+        return min(max(shortest / 5, 0.01), 1.0)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.debug("closed a connection that did not send its request in time")
+            self.transport.close()
+
+    @property
+    def _evictable(self) -> bool:
+        """Sending headers, or between requests: closing it loses no answer."""
+        return self._sending_headers or self.cycle is None or self.cycle.response_complete
+
+    def _make_room(self) -> None:
+        others = [
+            c
+            for c in self.connections
+            if c is not self and isinstance(c, GuardedHttpProtocol) and c._evictable
+        ]
+        victim = min(others, key=lambda c: c._idle_since) if others else self
+        now = self.loop.time()
+        if now - GuardedHttpProtocol._warned_at > WARN_EVERY_S:  # one line, not thousands
+            GuardedHttpProtocol._warned_at = now
+            log.warning(
+                "%d connections open (limit %d): closing the oldest idle ones",
+                len(self.connections),
+                self.limits.max_connections,
+            )
+        victim.transport.close()

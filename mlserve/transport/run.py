@@ -1,0 +1,156 @@
+"""Run the app under uvicorn, in one process or several (`--workers N`)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import os
+import shutil
+import signal
+import socket
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
+
+from mlserve import wire
+from mlserve.config.environment import with_server
+from mlserve.config.load import load_manifest
+from mlserve.config.schema import Manifest, ServerSpec
+from mlserve.server.logs import log_config
+from mlserve.transport.protocol import ConnectionLimits, GuardedHttpProtocol
+
+MANIFEST_ENV = wire.ENV_SERVE_MANIFEST
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
+OVERRIDES_ENV = wire.ENV_SERVE_OVERRIDES
+APP = "mlserve.transport.run:app_from_env"
+PROTOCOL = "mlserve.transport.protocol:GuardedHttpProtocol"
+# Python collects its youngest objects every 700 net allocations: every few requests, since a
+# request allocates a few hundred containers (which reference counting frees anyway). Every
+# 20,000 costs 5-7% less CPU per single-row request (measured in process); cycles are still
+# collected, a little later.
+GC_YOUNG_THRESHOLD = 20_000
+# The command line's server options that each worker process must see too.
+WORKER_OVERRIDES = (
+    "host",  # the admin routes are on without a key only on a loopback bind
+    "api_key_env",
+    "admin_key_env",
+    "watch",
+    "shutdown_grace_s",
+    "header_timeout_s",
+    "body_timeout_s",
+    "max_connections",
+    "console",
+)
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: each worker process builds its own app from the manifest path and the
+    command line's overrides of its `server` section."""
+    from mlserve.server.app import create_app
+
+    overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
+    manifest = with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides)
+    spec = manifest.server
+    GuardedHttpProtocol.configure(connection_limits(spec))
+    collect_young_objects_less_often()
+    return create_app(manifest)
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process dies "by
+    signal"; a server that drained every request cleanly should exit 0 instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            yield
+            self._captured_signals.clear()
+
+
+def serve(manifest_path: str, manifest: Manifest) -> None:
+    """Serve until SIGTERM/SIGINT: stop accepting, finish what was accepted (up to the grace
+    period), unload, exit 0."""
+    spec = manifest.server
+    os.environ[MANIFEST_ENV] = manifest_path
+    os.environ[OVERRIDES_ENV] = json.dumps({name: getattr(spec, name) for name in WORKER_OVERRIDES})
+    options: dict[str, Any] = {"factory": True, **_uvicorn_options(spec)}
+    if spec.workers > 1:
+        os.environ[wire.ENV_SUPERVISOR_PID] = str(os.getpid())
+        with _shared_metrics_dir():
+            config = uvicorn.Config(APP, workers=spec.workers, **options)
+            ReloadingSupervisor(config, sockets=[config.bind_socket()]).run()
+        return
+    GracefulServer(uvicorn.Config(APP, **options)).run()
+
+
+def listening_socket(app: FastAPI, spec: ServerSpec) -> socket.socket:
+    """The server's address, bound now rather than when serving starts (exits with the
+    reason logged if it is taken, as `serve` does)."""
+    sock = uvicorn.Config(app, **_uvicorn_options(spec)).bind_socket()
+    sock.set_inheritable(False)  # uvicorn's workers need it; no other child process does
+    return sock
+
+
+def serve_app(app: FastAPI, spec: ServerSpec, sock: socket.socket | None = None) -> None:
+    """Serve an app built in this process (the Ray backend's front) as `serve` serves its
+    own: the same connection limits, logs and graceful shutdown; on `sock` if bound already."""
+    GuardedHttpProtocol.configure(connection_limits(spec))
+    collect_young_objects_less_often()
+    GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run(
+        sockets=None if sock is None else [sock]
+    )
+
+
+def collect_young_objects_less_often() -> None:
+    young, older, oldest = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, oldest)
+
+
+def connection_limits(spec: ServerSpec) -> ConnectionLimits:
+    return ConnectionLimits(
+        spec.header_timeout_s,
+        spec.body_timeout_s,
+        spec.max_connections,
+        spec.limits.max_body_bytes,
+    )
+
+
+def _uvicorn_options(spec: ServerSpec) -> dict[str, Any]:
+    return {
+        "host": spec.host,
+        "port": spec.port,
+        "log_config": log_config(spec.log_level, spec.log_format),
+        "log_level": spec.log_level,
+        "timeout_graceful_shutdown": spec.shutdown_grace_s,
+        "timeout_keep_alive": spec.keep_alive_s,
+        "http": PROTOCOL,
+    }
+
+
+class ReloadingSupervisor(Multiprocess):
+    """uvicorn's supervisor, but SIGHUP is a live reload in every worker (passed on to them)
+    instead of new worker processes that would load every model again."""
+
+    def handle_hup(self) -> None:
+        for process in self.processes:
+            if process.pid is not None:
+                os.kill(process.pid, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _shared_metrics_dir() -> Iterator[None]:
+    """Worker processes write their metrics here so that /metrics can add them up."""
+    if os.environ.get(MULTIPROCESS_ENV):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="mlserve-metrics-")
+    os.environ[MULTIPROCESS_ENV] = folder
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

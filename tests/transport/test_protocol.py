@@ -1,0 +1,221 @@
+"""Connection limits of `mlserve serve` (mlserve.transport.protocol), against the real process:
+slowloris connections and short bodies are closed, and `/health` keeps answering."""
+
+from __future__ import annotations
+
+import select
+import selectors
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from tests.support import ServedProcess, serving_process, write_manifest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+@pytest.fixture
+def iris_server(samples: Path, tmp_path: Path) -> Iterator[ServedProcess]:
+    manifest = write_manifest(
+        tmp_path,
+        f"""
+server: {{limits: {{max_image_bytes: 100000}}}}
+models:
+  - {{name: iris, runtime: sklearn, path: {samples / "iris-v1.joblib"}}}
+""",
+    )
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    with serving_process(
+        str(manifest),
+        "--header-timeout",
+        "2",
+        "--body-timeout",
+        "2",
+        "--limit-concurrency",
+        "1000",
+        env={"TMPDIR": str(scratch)},
+    ) as served:
+        yield served
+
+
+def address(served: ServedProcess) -> tuple[str, int]:
+    parts = urlsplit(served.url)
+    assert parts.hostname is not None
+    assert parts.port is not None
+    return parts.hostname, parts.port
+
+
+def wait_closed(sockets: list[socket.socket], deadline_s: float) -> int:
+    """How many of `sockets` the server closed before the deadline (epoll: select() stops
+    at descriptor 1024)."""
+    with selectors.DefaultSelector() as selector:
+        for sock in sockets:
+            selector.register(sock, selectors.EVENT_READ)
+        closed = 0
+        deadline = time.monotonic() + deadline_s
+        while closed < len(sockets) and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.2):
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
+                try:
+                    data = ready.recv(1024)
+                except ConnectionResetError:
+                    data = b""
+                if data == b"":
+                    closed += 1
+                    selector.unregister(ready)
+        return closed
+
+
+def test_half_open_connections_do_not_stop_health(iris_server: ServedProcess) -> None:
+    sockets = []
+    try:
+        for _ in range(2000):
+            sock = socket.create_connection(address(iris_server))
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+            sockets.append(sock)
+        health = httpx.get(iris_server.url + "/health", timeout=5)
+        assert health.status_code == 200
+        # The cap (1000) closed the oldest half-open ones at once; the header timeout (2 s)
+        # closes the rest.
+        assert wait_closed(sockets, deadline_s=30) == 2000
+        assert httpx.get(iris_server.url + "/health", timeout=5).status_code == 200
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def test_a_body_shorter_than_its_length_is_closed(iris_server: ServedProcess) -> None:
+    with socket.create_connection(address(iris_server)) as sock:
+        sock.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b'Content-Length: 100\r\n\r\n{"features":'
+        )
+        assert wait_closed([sock], deadline_s=15) == 1
+    assert httpx.get(iris_server.url + "/health", timeout=5).status_code == 200
+    assert "Traceback" not in iris_server.output()
+
+
+def big_v2_request(path: bytes, rows: np.ndarray, extra_headers: bytes = b"") -> bytes:
+    """The head and JSON part of a V2 request whose binary tensor (`rows`) follows."""
+    raw = rows.astype("<f8").tobytes()
+    header = orjson.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "parameters": {"binary_data_size": len(raw)},
+                }
+            ]
+        }
+    )
+    head = (
+        b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n%s\r\n"
+        % (path, len(header), len(header) + len(raw), extra_headers)
+    )
+    return head + header
+
+
+def read_response(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP response from a raw socket: its head and its body (by Content-Length)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or pytest.fail(f"closed after {data[:200]!r}")
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(line for line in head.lower().split(b"\r\n") if b"content-length" in line).split(b":")[
+            1
+        ]
+    )
+    while len(body) < length:
+        body += sock.recv(65536) or pytest.fail("closed mid-body")
+    return head, body
+
+
+def test_a_big_body_waits_for_100_continue_and_is_read_whole(iris_server: ServedProcess) -> None:
+    """A client that sends `Expect: 100-continue` (curl does past 1 MB) gets its go-ahead
+    when the route asks for the body, then the body is read whole, sent in pieces."""
+    rows = np.random.default_rng(3).uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], (5000, 4))
+    request = big_v2_request(b"/v2/models/iris/infer", rows, b"Expect: 100-continue\r\n")
+    head, _, json_part = request.partition(b"\r\n\r\n")
+    raw = rows.astype("<f8").tobytes()
+    with socket.create_connection(address(iris_server), timeout=15) as sock:
+        sock.sendall(head + b"\r\n\r\n")
+        go_ahead = sock.recv(65536)
+        assert go_ahead.startswith(b"HTTP/1.1 100 Continue"), go_ahead[:100]
+        body = json_part + raw
+        for start in range(0, len(body), 7_000):  # in pieces, as a slow client sends
+            sock.sendall(body[start : start + 7_000])
+        status, answer = read_response(sock)
+    assert status.startswith(b"HTTP/1.1 200"), answer[:300]
+    labels = orjson.loads(answer)["outputs"][0]
+    expected = httpx.post(
+        iris_server.url + "/models/iris/predict/batch", json={"inputs": rows.tolist()}
+    ).json()["predictions"]
+    assert labels["name"] == "label"
+    assert labels["data"] == [str(p["prediction"]) for p in expected]  # V2 labels are text
+
+
+def test_a_big_body_that_stops_midway_is_closed(iris_server: ServedProcess) -> None:
+    rows = np.zeros((5000, 4))
+    with socket.create_connection(address(iris_server)) as sock:
+        sock.sendall(big_v2_request(b"/v2/models/iris/infer", rows) + b"\0" * 100_000)
+        assert wait_closed([sock], deadline_s=15) == 1  # the 2 s body timeout
+    assert httpx.get(iris_server.url + "/health", timeout=5).status_code == 200
+    assert "Traceback" not in iris_server.output()
+
+
+def test_a_chunked_upload_stops_at_the_image_limit_without_spooling(
+    iris_server: ServedProcess, tmp_path: Path
+) -> None:
+    boundary = b"xyz"
+    head = (
+        b"POST /predict/image HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: multipart/form-data; boundary=xyz\r\n\r\n"
+    )
+    part = (
+        b"--"
+        + boundary
+        + b'\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    )
+    chunk = b"\0" * 65536
+    sent = 0
+    with socket.create_connection(address(iris_server)) as sock:
+        sock.sendall(head + b"%x\r\n%s\r\n" % (len(part), part))
+        reply = b""
+        while sent < 50_000_000:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+            if select.select([sock], [], [], 0)[0]:
+                reply = sock.recv(65536)
+                break
+        reply = reply or sock.recv(65536)
+    assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
+    assert sent < 5_000_000  # refused near the 100 kB limit, not after the whole upload
+    assert list((tmp_path / "tmp").iterdir()) == []  # nothing spooled to disk
+
+
+def test_control_characters_in_a_path_cannot_forge_log_lines(iris_server: ServedProcess) -> None:
+    forged = "2026-01-01 00:00:00,000 INFO    mlserve.access: GET /admin 200"
+    response = httpx.get(iris_server.url + "/x%0a" + forged.replace(" ", "%20"))
+    assert response.status_code == 404
+    deadline = time.monotonic() + 10
+    while "GET /x" not in iris_server.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = iris_server.output().splitlines()
+    assert not any(line.startswith(forged) for line in lines)
+    assert any("GET /x\\n2026-01-01" in line for line in lines)
