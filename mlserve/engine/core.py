@@ -323,28 +323,29 @@ class InferenceCore:
         inputs: np.ndarray | list[str] | bytes | str,
         is_gone: IsGone | None,
     ) -> Answer:
-        info = entry.info
-        note_model(entry.spec.name, entry.spec.version, 0)
-        operation: Operation = {
-            "tabular": "predict_batch",
-            "text": "classify",
-            "image": "predict_image",
-        }[info.input_kind]  # type: ignore[assignment]
+        info, spec, limits = entry.info, entry.spec, self.limits
+        note_model(spec.name, spec.version, 0)
+        batch: Batch
         if isinstance(inputs, bytes | str):
-            check_kind(entry.spec.name, info, "image")
-            key = "image_bytes" if isinstance(inputs, bytes) else "image_base64"
-            payload: Any = {key: inputs}
-        elif isinstance(inputs, list):
-            check_kind(entry.spec.name, info, "text")
-            payload = {"texts": inputs}
+            check_kind(spec.name, info, "image")
+            from mlserve.inputs.image import decode_encoded  # Pillow only for image models
+
+            batch = await off_loop(decode_encoded, inputs, info, limits)
+            return await self._answer(entry, batch, False, "predict_image", is_gone)
+        if isinstance(inputs, list):
+            check_kind(spec.name, info, "text")
+            if leaves_loop(rows=len(inputs)):
+                batch = await off_loop(text.checked_texts, inputs, limits, info.max_length)
+            else:
+                batch = text.checked_texts(inputs, limits, info.max_length)
+            return await self._answer(entry, batch, False, "classify", is_gone)
+        check_kind(spec.name, info, "tabular")
+        width, features = info.n_features, spec.inputs
+        if leaves_loop(elements=inputs.size):
+            batch = await off_loop(tabular.array_rows, inputs, width, features, limits)
         else:
-            check_kind(entry.spec.name, info, "tabular")
-            payload = {"inputs": inputs}
-        if isinstance(inputs, np.ndarray) and not leaves_loop(elements=inputs.size):
-            batch, _ = self._decode(operation, payload, entry, info)
-        else:
-            batch, _ = await off_loop(self._decode, operation, payload, entry, info)
-        return await self._answer(entry, batch, False, operation, is_gone)
+            batch = tabular.array_rows(inputs, width, features, limits)
+        return await self._answer(entry, batch, False, "predict_batch", is_gone)
 
     async def _answer(
         self,

@@ -24,27 +24,45 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
 def decode(payload: Any, info: RuntimeInfo, limits: LimitsSpec) -> np.ndarray:
-    """One image -> float32 array of shape (1, C, H, W) (or (1, H, W, C))."""
-    data = image_bytes(payload, limits)
-    image = open_image(data, limits)
-    return preprocess(image, info.preprocess or PreprocessSpec(), info.input_shape)[None, ...]
+    """One image in a JSON payload or an upload -> float32 array of shape (1, C, H, W) (or
+    (1, H, W, C))."""
+    return _model_input(image_bytes(payload, limits), info, limits)
+
+
+def decode_encoded(image: bytes | str, info: RuntimeInfo, limits: LimitsSpec) -> np.ndarray:
+    """One encoded image as a protocol decoded it: its bytes, or base64 text."""
+    data = (
+        _checked_bytes(image, limits) if isinstance(image, bytes) else _from_base64(image, limits)
+    )
+    return _model_input(data, info, limits)
+
+
+def _model_input(data: bytes, info: RuntimeInfo, limits: LimitsSpec) -> np.ndarray:
+    opened = open_image(data, limits)
+    return preprocess(opened, info.preprocess or PreprocessSpec(), info.input_shape)[None, ...]
 
 
 def image_bytes(payload: Any, limits: LimitsSpec) -> bytes:
     if isinstance(payload, dict) and isinstance(payload.get("image_bytes"), bytes):
-        data: bytes = payload["image_bytes"]  # a multipart upload, already read
-    elif isinstance(payload, dict) and isinstance(payload.get("image_base64"), str):
-        text = payload["image_base64"]
-        if text.startswith("data:"):
-            text = text.partition(",")[2]
-        if len(text) > limits.max_image_bytes * 4 // 3 + 4:
-            raise LimitExceeded(f"image is over the limit of {limits.max_image_bytes} bytes")
-        try:
-            data = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raise InputError("'image_base64' is not valid base64") from None
-    else:
-        raise SchemaViolation('send {"image_base64": "..."} or a multipart file upload')
+        return _checked_bytes(payload["image_bytes"], limits)  # a multipart upload, read
+    if isinstance(payload, dict) and isinstance(payload.get("image_base64"), str):
+        return _from_base64(payload["image_base64"], limits)
+    raise SchemaViolation('send {"image_base64": "..."} or a multipart file upload')
+
+
+def _from_base64(text: str, limits: LimitsSpec) -> bytes:
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    if len(text) > limits.max_image_bytes * 4 // 3 + 4:
+        raise LimitExceeded(f"image is over the limit of {limits.max_image_bytes} bytes")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("'image_base64' is not valid base64") from None
+    return _checked_bytes(data, limits)
+
+
+def _checked_bytes(data: bytes, limits: LimitsSpec) -> bytes:
     if not data:
         raise InputError("the image is empty")
     if len(data) > limits.max_image_bytes:

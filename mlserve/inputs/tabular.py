@@ -81,14 +81,21 @@ def _column_order(columns: list[str], features: Sequence[FeatureSpec]) -> list[i
     return [columns.index(n) for n in names]
 
 
+def array_rows(
+    matrix: np.ndarray, width: int | None, features: Features, limits: LimitsSpec
+) -> np.ndarray:
+    """A numeric 2-D array a protocol decoded itself (V2 tensors), checked as JSON rows are.
+    An aligned FP64 one is used as is; one read at an odd offset of a body is copied once
+    (numpy's loops, and the model's, are several times slower on it)."""
+    if matrix.ndim != 2 or matrix.dtype.kind not in "biuf":
+        raise InputError(f"expected a numeric tensor of shape [rows, features], got {matrix.dtype}")
+    aligned = np.require(matrix, np.float64, ["A"])
+    return _checked(aligned, width, features, limits, "inputs")
+
+
 def rows_to_matrix(
     rows: Any, width: int | None, features: Features, limits: LimitsSpec, field: str = "inputs"
 ) -> np.ndarray:
-    if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind in "biuf":
-        # V2 tensors: an aligned FP64 one is used as is; one read at an odd offset of the body
-        # is copied once (numpy's loops, and the model's, are several times slower on it).
-        aligned = np.require(rows, np.float64, ["A"])
-        return _checked(aligned, width, features, limits, field)
     if not isinstance(rows, list):
         raise SchemaViolation(f"'{field}' must be a list, got {_json_type(rows)}")
     if not rows:

@@ -25,6 +25,18 @@ def texts(
     items = [payload["text"]] if single else payload["texts"]
     if not isinstance(items, list):
         raise SchemaViolation("'texts' must be a list of strings")
+    return checked_texts(items, limits, tokens_per_text, single=single), single
+
+
+def checked_texts(
+    items: list[Any],
+    limits: LimitsSpec,
+    tokens_per_text: int | None = None,
+    *,
+    single: bool = False,
+) -> list[str]:
+    """The texts, each a non-empty string within the limits (`single`: as `{"text": ..}`
+    names it in errors)."""
     if not items:
         raise InputError("'texts' is empty; send at least one text")
     if len(items) > limits.max_texts:
@@ -41,7 +53,7 @@ def texts(
             )
     if tokens_per_text is not None:
         _check_token_budget(items, tokens_per_text, limits.max_text_tokens)
-    return items, single
+    return items
 
 
 def _check_token_budget(items: list[str], tokens_per_text: int, budget: int) -> None:
