@@ -36,6 +36,15 @@ def samples() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fast_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample models that train in a second or two (iris v1 and v2, credit, diabetes),
+    built for this session: what unit tests serve, with no sample build beforehand."""
+    folder = tmp_path_factory.mktemp("fast-samples")
+    sample_build.build(folder, only=["iris", "credit", "diabetes"])
+    return folder
+
+
+@pytest.fixture(scope="session")
 def sample_manifest(samples: Path) -> Path:
     return samples / "models.yaml"
 

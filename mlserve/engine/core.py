@@ -12,21 +12,26 @@ Both front doors call it: the HTTP routes (mlserve.server) and the in-process cl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from mlserve.config.load import load_manifest
 from mlserve.config.schema import Manifest, ModelSpec
+from mlserve.engine import cpus
 from mlserve.engine.answers import Answer, all_finite, check_finite, describe_entry
 from mlserve.engine.batching import AdaptiveBatcher, IsGone
 from mlserve.engine.context import current_request_id, note_model
+from mlserve.engine.observers import CoreObserver, Observers
 from mlserve.engine.placement import ModelCalls, leaves_loop, off_loop
 from mlserve.engine.registry import ModelEntry, ModelRegistry, Table
 from mlserve.engine.shadows import ShadowTraffic
+from mlserve.engine.tuning import ProcessTuning
 from mlserve.errors import (
     InferenceFailed,
     InferenceTimeout,
@@ -42,14 +47,6 @@ from mlserve.wire import Operation
 log = logging.getLogger("mlserve.predict")
 
 
-class CoreObserver(Protocol):
-    """Told about every model call and queue change (the server's metrics implement it)."""
-
-    def model_call(self, spec: ModelSpec, rows: int, seconds: float) -> None: ...
-
-    def queue_depth(self, spec: ModelSpec, depth: int) -> None: ...
-
-
 class InferenceCore:
     """Registry, batchers and worker threads for one manifest.
 
@@ -59,26 +56,34 @@ class InferenceCore:
     operator's `load_model`, `unload_model` and `reload` (a new manifest, applied live)."""
 
     def __init__(
-        self, manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
+        self,
+        manifest: Manifest,
+        runtime_factory: Callable[[ModelSpec], Runtime] | None = None,
+        *,
+        tuning: ProcessTuning | None = None,
     ) -> None:
         """`runtime_factory` decides where models run: in this process (the default), or
-        behind a proxy such as the Ray Serve backend's."""
+        behind a proxy such as the Ray Serve backend's. `tuning`: a server's settings of its
+        own process (mlserve.engine.tuning); without it the interpreter is left as it is."""
         self.manifest = manifest
         self.limits = manifest.server.limits
-        self._registry = ModelRegistry(manifest, runtime_factory)
+        self._registry = ModelRegistry(manifest, runtime_factory, tuning)
         self._batchers: dict[ModelEntry, AdaptiveBatcher] = {}
         # Room beyond the startup models' needs for versions a reload or a shadow adds.
         threads = sum(_concurrency(e) for e in self._registry.entries()) + 8
         self._executor = ThreadPoolExecutor(min(64, threads), thread_name_prefix="mlserve-model")
-        self.observers: list[CoreObserver] = []  # e.g. the server's Prometheus metrics
-        self._shadows = ShadowTraffic(self._shadow_call, self._tell)
+        self.observers = Observers()  # e.g. the server's Prometheus metrics
+        self._registry.listeners.append(functools.partial(self.observers.tell, "model_state"))
+        self._shadows = ShadowTraffic(self._shadow_call, self.observers.tell)
         self._reloading = asyncio.Lock()
 
     async def start(self) -> None:
-        """Size the thread pools to the CPU budget, then load every startup model (failures
-        are recorded, never raised)."""
+        """Apply the server's process tuning, if any, then load every startup model
+        (failures are recorded, never raised)."""
         budget = self._registry.budget
-        self._registry.size_native_pools()
+        if self._registry.tuning is not None:
+            self._registry.tuning.at_start()
+        self._registry.native_threads = cpus.native_pool_threads()
         log.info(
             "CPU budget: %d (%s); BLAS/OpenMP threads: %s",
             budget.cpus,
@@ -87,6 +92,20 @@ class InferenceCore:
             extra={"event": "cpu_budget", "cpus": budget.cpus, "source": budget.source},
         )
         await self._registry.load_startup()
+
+    @contextlib.asynccontextmanager
+    async def serving(self) -> AsyncIterator[InferenceCore]:
+        """The engine while something serves it: startup models load in the background (a
+        probe answers meanwhile, `ready` says when they have), and on leaving, loading stops,
+        batchers finish and every model is unloaded. Entered once, by whoever serves."""
+        loading = asyncio.create_task(self.start())
+        try:
+            yield self
+        finally:
+            loading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loading
+            await self.close()
 
     async def close(self) -> None:
         await self._shadows.close()
@@ -163,7 +182,7 @@ class InferenceCore:
                 manifest = await asyncio.to_thread(load_manifest, self.manifest.source)
             except ManifestError as exc:
                 log.error("reload refused: %s", exc, extra={"event": "reload_refused"})
-                self._tell("reloaded", "refused", [])
+                self.observers.tell("reloaded", "refused", [])
                 raise ReloadRefused(str(exc)) from None
         async with self._reloading:
             manifest = manifest.model_copy(update={"server": self.manifest.server})
@@ -178,7 +197,7 @@ class InferenceCore:
             await asyncio.gather(*(self._retire(e) for e in retired))
             if retired:
                 self._registry.collect_released()
-            self._tell("reloaded", "applied", [*report["kept"], *report["failed"]])
+            self.observers.tell("reloaded", "applied", [*report["kept"], *report["failed"]])
             log.info(
                 "reloaded %s: %s",
                 manifest.source,
@@ -217,13 +236,6 @@ class InferenceCore:
                     )
         return report
 
-    def _tell(self, event: str, *args: Any) -> None:
-        """Observers that record `event` (e.g. the server's metrics) are told of it."""
-        for observer in self.observers:
-            record = getattr(observer, event, None)
-            if record is not None:
-                record(*args)
-
     def _current(self, name: str, version: str) -> ModelEntry | None:
         try:
             return self._registry.resolve(name, version)
@@ -260,11 +272,11 @@ class InferenceCore:
             index.append(row)
         return index
 
-    def watch_states(self, listener: Callable[[ModelEntry], None]) -> None:
-        """Call `listener` now for every entry, then on every load-state change."""
-        self._registry.listeners.append(listener)
+    def observe(self, observer: CoreObserver) -> None:
+        """Tell `observer` of every event from now on, and of each version's state now."""
+        self.observers.add(observer)
         for entry in self._registry.entries():
-            listener(entry)
+            observer.model_state(entry)
 
     @property
     def ready(self) -> bool:
@@ -431,12 +443,10 @@ class InferenceCore:
             on_loop = self._registry.budget.cpus == 1 and concurrency == 1
 
             def model_call(rows: int, seconds: float) -> None:
-                for observer in self.observers:
-                    observer.model_call(entry.spec, rows, seconds)
+                self.observers.tell("model_call", entry.spec, rows, seconds)
 
             def queue_depth(depth: int) -> None:
-                for observer in self.observers:
-                    observer.queue_depth(entry.spec, depth)
+                self.observers.tell("queue_depth", entry.spec, depth)
 
             batcher = AdaptiveBatcher(
                 ModelCalls(predict, self._executor, loop_allowed=on_loop),

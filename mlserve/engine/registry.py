@@ -29,6 +29,7 @@ from typing import Any, Literal
 from mlserve.config.schema import Manifest, ModelSpec, RoutingSpec
 from mlserve.engine import cpus, integrity
 from mlserve.engine.context import routing_key
+from mlserve.engine.tuning import ProcessTuning
 from mlserve.errors import ModelNotFound, ModelNotReady
 from mlserve.runtimes import missing_framework, resolve_runtime
 from mlserve.runtimes._base import Runtime, RuntimeInfo
@@ -135,10 +136,14 @@ class ModelRegistry:
     """Name -> versions -> entry, built from a validated manifest."""
 
     def __init__(
-        self, manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
+        self,
+        manifest: Manifest,
+        runtime_factory: Callable[[ModelSpec], Runtime] | None = None,
+        tuning: ProcessTuning | None = None,
     ) -> None:
         self.manifest = manifest
         self.budget = cpus.detect(manifest.server.cpus)
+        self.tuning = tuning  # a server's; None leaves the interpreter as it is
         self.native_threads: int | None = None  # BLAS/OpenMP threads, as last sized
         self._new_runtime = runtime_factory or local_runtime
         self.listeners: list[Callable[[ModelEntry], None]] = []  # told of every state change
@@ -305,13 +310,8 @@ class ModelRegistry:
             entry.replacement_error = None
             entry.load_seconds = round(time.monotonic() - started, 4)
             self._set(entry, "ready")
-            # A loaded model is hundreds of thousands of long-lived objects; freezing them
-            # keeps full GC passes from walking them on every response (measured: a 10,000-row
-            # response took 4x longer, and single-row p99 spiked, without it). The collection
-            # first (85 ms on the event loop, measured) only while nothing is served yet.
-            if not self.serving:
-                gc.collect()
-            gc.freeze()
+            if self.tuning is not None:
+                self.tuning.after_load(serving=self.serving)
             log.info(
                 "model %s loaded in %.3fs",
                 entry.spec.key,
@@ -353,16 +353,17 @@ class ModelRegistry:
             self.release(entry, "unloaded")
 
     def collect_released(self) -> None:
-        """Free released models held only by reference cycles: loads freeze the heap for the
-        GC (see `load`), and a cycle in a frozen heap is never collected. A full collection
-        costs 85 ms on the event loop (measured), so it runs only when a released runtime or
-        a model it held outlived the release (most are freed at once by reference counting)."""
+        """Free released models held only by reference cycles. A full collection holds the
+        event loop, so it runs only when a released runtime or a model it held outlived its
+        `unload()` and release (reference counting frees most at once)."""
         alive = [ref for ref in self._released if ref() is not None]
         self._released.clear()
-        if alive:
-            gc.unfreeze()
+        if not alive:
+            return
+        if self.tuning is not None:
+            self.tuning.after_release()  # thaws the frozen heap first
+        else:
             gc.collect()
-            gc.freeze()
 
     def release(self, entry: ModelEntry, status: Status = "not_loaded") -> None:
         """Drop the entry's model (its last requests are done or given up); call
@@ -392,13 +393,8 @@ class ModelRegistry:
             runtime.load()
         except ImportError as exc:  # the framework is not installed: say what to install
             raise missing_framework(spec.runtime, exc) from None
-        self.size_native_pools()  # the model may have loaded new pools
+        self.native_threads = cpus.native_pool_threads()  # the model may have loaded pools
         return runtime
-
-    def size_native_pools(self) -> None:
-        """Limit BLAS/OpenMP to the CPU budget, and note how many threads they have now."""
-        cpus.limit_native_pools(self.budget.cpus)
-        self.native_threads = cpus.native_pool_threads()
 
     @property
     def ready(self) -> bool:

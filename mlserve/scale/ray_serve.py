@@ -235,12 +235,13 @@ def run(manifest: Manifest, address: str | None) -> None:
     """Start (or join) Ray, deploy the models, and serve HTTP from this process until
     SIGTERM/SIGINT."""
     from mlserve.server.app import create_app
-    from mlserve.transport.run import listening_socket, serve_app
+    from mlserve.transport.run import listening_socket, serve_app, server_engine
 
     # Reloads read it again from its path, wherever the process was started.
     manifest = manifest.model_copy(update={"source": manifest.source.resolve()})
     joined = address is not None
-    app = create_app(ingress_manifest(manifest), runtime_factory=RayRuntime, reload=front_reload())
+    engine = server_engine(ingress_manifest(manifest), RayRuntime)
+    app = create_app(engine, reload=front_reload())
     # Bound before Ray starts: Ray's processes take ports of their own, and one took a front's
     # port between the user's choice and uvicorn's bind (seen in CI).
     sock = listening_socket(app, manifest.server)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlserve.config.schema import ModelSpec
+from mlserve.engine.observers import CoreObserver
 
 SLOT_S = 5
 SLOTS = 60  # five minutes of history
@@ -53,7 +54,7 @@ class Window:
         return found
 
 
-class LiveStats:
+class LiveStats(CoreObserver):
     """Feeds on the requests the middleware sees and the batches the core runs."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -78,7 +79,6 @@ class LiveStats:
             code = str(status)
             slot.errors[code] = slot.errors.get(code, 0) + 1
 
-    # The core's observer interface (mlserve.engine.core.CoreObserver).
     def model_call(self, spec: ModelSpec, rows: int, seconds: float) -> None:
         slot = self._window(spec.name, spec.version).slot(self._now_slot())
         slot.calls += 1

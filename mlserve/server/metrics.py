@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from mlserve import wire
 from mlserve.config.schema import ModelSpec
+from mlserve.engine.observers import CoreObserver
 from mlserve.engine.registry import ModelEntry
 
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -33,7 +34,7 @@ ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096, 16384, 65536)
 STATES = ("not_loaded", "loading", "ready", "failed", "unloaded")
 
 
-class Metrics:
+class Metrics(CoreObserver):
     """One set of collectors per app, so several apps can live in one process (tests)."""
 
     def __init__(self) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import os
 import shutil
 import signal
 import socket
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -20,7 +19,11 @@ from uvicorn.supervisors import Multiprocess
 from mlserve import wire
 from mlserve.config.environment import with_server
 from mlserve.config.load import load_manifest
-from mlserve.config.schema import Manifest, ServerSpec
+from mlserve.config.schema import Manifest, ModelSpec, ServerSpec
+from mlserve.engine import cpus
+from mlserve.engine.core import InferenceCore
+from mlserve.engine.tuning import ProcessTuning
+from mlserve.runtimes._base import Runtime
 from mlserve.server.logs import log_config
 from mlserve.transport.protocol import ConnectionLimits, GuardedHttpProtocol
 
@@ -29,11 +32,6 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in ea
 OVERRIDES_ENV = wire.ENV_SERVE_OVERRIDES
 APP = "mlserve.transport.run:app_from_env"
 PROTOCOL = "mlserve.transport.protocol:GuardedHttpProtocol"
-# Python collects its youngest objects every 700 net allocations: every few requests, since a
-# request allocates a few hundred containers (which reference counting frees anyway). Every
-# 20,000 costs 5-7% less CPU per single-row request (measured in process); cycles are still
-# collected, a little later.
-GC_YOUNG_THRESHOLD = 20_000
 # The command line's server options that each worker process must see too.
 WORKER_OVERRIDES = (
     "host",  # the admin routes are on without a key only on a loopback bind
@@ -49,16 +47,22 @@ WORKER_OVERRIDES = (
 
 
 def app_from_env() -> FastAPI:
-    """uvicorn factory: each worker process builds its own app from the manifest path and the
-    command line's overrides of its `server` section."""
+    """uvicorn factory: each worker process builds its own engine and app from the manifest
+    path and the command line's overrides of its `server` section."""
     from mlserve.server.app import create_app
 
     overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
     manifest = with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides)
-    spec = manifest.server
-    GuardedHttpProtocol.configure(connection_limits(spec))
-    collect_young_objects_less_often()
-    return create_app(manifest)
+    GuardedHttpProtocol.configure(connection_limits(manifest.server))
+    return create_app(server_engine(manifest))
+
+
+def server_engine(
+    manifest: Manifest, runtime_factory: Callable[[ModelSpec], Runtime] | None = None
+) -> InferenceCore:
+    """The engine of a server process: with the process tuning only a server applies."""
+    budget = cpus.detect(manifest.server.cpus)
+    return InferenceCore(manifest, runtime_factory, tuning=ProcessTuning(budget.cpus))
 
 
 class GracefulServer(uvicorn.Server):
@@ -100,15 +104,9 @@ def serve_app(app: FastAPI, spec: ServerSpec, sock: socket.socket | None = None)
     """Serve an app built in this process (the Ray backend's front) as `serve` serves its
     own: the same connection limits, logs and graceful shutdown; on `sock` if bound already."""
     GuardedHttpProtocol.configure(connection_limits(spec))
-    collect_young_objects_less_often()
     GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run(
         sockets=None if sock is None else [sock]
     )
-
-
-def collect_young_objects_less_often() -> None:
-    young, older, oldest = gc.get_threshold()
-    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), older, oldest)
 
 
 def connection_limits(spec: ServerSpec) -> ConnectionLimits:
