@@ -30,3 +30,17 @@ def resolve_device(requested: str) -> Any:
             f"{torch.cuda.device_count()} CUDA device(s)"
         )
     return torch.device(f"cuda:{index}")
+
+
+def release_device(device: Any) -> None:
+    """Return the memory torch's caching allocator keeps for `device` to the driver, once
+    the tensors on it are gone (a no-op on the CPU)."""
+    if getattr(device, "type", None) != "cuda":
+        return
+    import gc
+
+    import torch
+
+    gc.collect()  # tensors held only by reference cycles go first, or the cache keeps them
+    with torch.cuda.device(device):
+        torch.cuda.empty_cache()

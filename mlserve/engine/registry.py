@@ -371,6 +371,10 @@ class ModelRegistry:
         if entry.runtime is None:
             return
         self._released += _weak_refs(entry.runtime)
+        try:
+            entry.runtime.unload()
+        except Exception:  # freeing must not stop the reload or shutdown that asked for it
+            log.exception("model %s: unload failed", entry.spec.key)
         entry.runtime = None
         if entry.status != status:
             entry.status = status

@@ -176,6 +176,12 @@ class Runtime(ABC):
     def predict(self, batch: Batch) -> BatchPrediction:
         """Run the model on a whole batch; called from a worker thread."""
 
+    @abstractmethod
+    def unload(self) -> None:
+        """Free what `load` took (the model, sessions, modules, accelerator memory) now,
+        even while something still holds this runtime: called once no request uses it, and
+        never followed by `predict`. A runtime that holds nothing of its own does nothing."""
+
 
 def classify_from_proba(proba: np.ndarray, labels: list[Any]) -> BatchPrediction:
     """Predictions as the most probable label: one model pass gives both answers."""

@@ -216,6 +216,9 @@ class BoosterRuntime(Runtime):
     def describe(self) -> RuntimeInfo:
         return self._info
 
+    def unload(self) -> None:
+        self._booster = self._compiled = None
+
     def predict(self, batch: Batch) -> BatchPrediction:
         assert isinstance(batch, np.ndarray)
         scores = self._compiled.scores(batch) if self._compiled else self._scores(batch)

@@ -47,6 +47,9 @@ class OnnxRuntime(Runtime):
         assert isinstance(self.spec.options, Options)
         return self.spec.options
 
+    def unload(self) -> None:
+        self._session = None  # the session owns the graph and its arena (or device memory)
+
     def load(self) -> None:
         import onnxruntime
 

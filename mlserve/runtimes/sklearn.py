@@ -94,6 +94,9 @@ class SklearnRuntime(Runtime):
             threads=self.threads,
         )
 
+    def unload(self) -> None:
+        self._model = self._lean = self._compiled = None
+
     @property
     def options(self) -> Options:
         assert isinstance(self.spec.options, Options)

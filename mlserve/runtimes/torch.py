@@ -54,6 +54,12 @@ class TorchRuntime(Runtime):
         assert isinstance(self.spec.options, Options)
         return self.spec.options
 
+    def unload(self) -> None:
+        from mlserve.engine.device import release_device
+
+        self._module = None
+        release_device(self._device)
+
     def load(self) -> None:
         import torch
 

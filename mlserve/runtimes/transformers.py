@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import Field
@@ -33,10 +33,19 @@ class Options(DeviceOptions):
 class TransformersRuntime(Runtime):
     """AutoTokenizer + AutoModelForSequenceClassification; batched, padded, truncated."""
 
+    _model: Any
+    _tokenizer: Any
+
     @property
     def options(self) -> Options:
         assert isinstance(self.spec.options, Options)
         return self.spec.options
+
+    def unload(self) -> None:
+        from mlserve.engine.device import release_device
+
+        self._model = self._tokenizer = None
+        release_device(self._device)
 
     def load(self) -> None:
         # Set before transformers is imported: a missing folder must fail, not download.

@@ -90,6 +90,10 @@ class RayRuntime(Runtime):
         self._handle = serve.get_deployment_handle(deployment_name(self.spec), APP_NAME)
         self._info = self._call("describe")
 
+    def unload(self) -> None:
+        """The model lives in its replicas, which `deploy` removes; only the handle is here."""
+        self.__dict__.pop("_handle", None)
+
     def describe(self) -> RuntimeInfo:
         if time.monotonic() - self._checked_at > STATUS_TTL_S:
             self._checked_at = time.monotonic()

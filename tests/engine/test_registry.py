@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import weakref
 from collections import Counter
 from pathlib import Path
 
@@ -23,9 +24,9 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def folder(tmp_path: Path, samples: Path) -> Path:
+def folder(tmp_path: Path, fast_samples: Path) -> Path:
     for name in ("iris-v1.joblib", "iris-v2.joblib"):
-        shutil.copy(samples / name, tmp_path / name)
+        shutil.copy(fast_samples / name, tmp_path / name)
     (tmp_path / "corrupt.joblib").write_bytes(b"\x80\x04 definitely not a pickle")
     return tmp_path
 
@@ -178,3 +179,20 @@ def test_agreeing_rows_compares_labels_and_regressions() -> None:
     numbers = BatchPrediction([1.0, 2.0, 3.0])  # regressors answer with lists
     assert agreeing_rows(numbers, BatchPrediction([1.0, 2.05, 3.5]), 0.1) == 2
     assert agreeing_rows(numbers, BatchPrediction([1.0]), 0.1) == 0
+
+
+def test_unloading_a_version_frees_its_model_at_once(folder: Path) -> None:
+    """The registry calls the runtime's `unload()`: the model goes even while something
+    (here the test) still holds the runtime object."""
+    registry = registry_for(
+        folder, "models:\n  - {name: iris, runtime: sklearn, path: iris-v2.joblib}\n"
+    )
+    entry = registry.resolve("iris")
+    asyncio.run(registry.load(entry))
+    runtime = entry.runtime
+    assert isinstance(runtime, SklearnRuntime)
+    model = weakref.ref(runtime._model)
+    asyncio.run(registry.unload(entry, drain_s=1))
+    assert entry.status == "unloaded"
+    assert model() is None
+    assert runtime._model is None

@@ -6,6 +6,9 @@ a case here, not a new suite.
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,7 @@ import pytest
 
 from mlserve.config.schema import ModelSpec
 from mlserve.runtimes import resolve_runtime
-from mlserve.runtimes._base import Batch, Runtime
+from mlserve.runtimes._base import Batch, Runtime, RuntimeInfo
 
 
 @dataclass
@@ -182,3 +185,30 @@ def test_slicing_a_prediction_keeps_rows(case: tuple[Runtime, Case]) -> None:
     result = runtime.predict(chosen.batch)
     part = result.slice(1, 2)
     assert part.predictions == result.predictions[1:2]
+
+
+def test_unload_frees_what_the_runtime_holds_while_the_runtime_is_still_held(
+    case: tuple[Runtime, Case],
+) -> None:
+    """What `load` took goes at `unload()`, not when the last reference to the runtime does:
+    a late request, a log record or a traceback may still hold the runtime object."""
+    runtime, _ = case
+    held = _weak_refs_to_what(runtime)
+    assert held, "the runtime holds nothing a weak reference can follow"
+    runtime.unload()
+    gc.collect()
+    alive = [name for name, ref in held.items() if ref() is not None]
+    assert alive == []
+
+
+def _weak_refs_to_what(runtime: Runtime) -> dict[str, weakref.ref[Any]]:
+    """Weak references to the runtime's own objects that load made (not its spec)."""
+    refs = {}
+    for name, value in vars(runtime).items():
+        if name == "spec" or isinstance(value, str | int | float | bool | tuple | RuntimeInfo):
+            continue
+        if isinstance(value, type):  # a class the framework defines (a dtype), not a model
+            continue
+        with contextlib.suppress(TypeError):  # values that take no weak reference
+            refs[name] = weakref.ref(value)
+    return refs
