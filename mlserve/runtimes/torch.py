@@ -55,7 +55,7 @@ class TorchRuntime(Runtime):
         return self.spec.options
 
     def unload(self) -> None:
-        from mlserve.engine.device import release_device
+        from mlserve.runtimes._device import release_device
 
         self._module = None
         release_device(self._device)
@@ -63,7 +63,7 @@ class TorchRuntime(Runtime):
     def load(self) -> None:
         import torch
 
-        from mlserve.engine.device import resolve_device
+        from mlserve.runtimes._device import resolve_device
 
         spec, options = self.spec, self.options
         set_torch_threads(self.threads)

@@ -42,7 +42,7 @@ class TransformersRuntime(Runtime):
         return self.spec.options
 
     def unload(self) -> None:
-        from mlserve.engine.device import release_device
+        from mlserve.runtimes._device import release_device
 
         self._model = self._tokenizer = None
         release_device(self._device)
@@ -56,7 +56,7 @@ class TransformersRuntime(Runtime):
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
 
-        from mlserve.engine.device import resolve_device
+        from mlserve.runtimes._device import resolve_device
         from mlserve.runtimes.torch import set_torch_threads
 
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
