@@ -45,12 +45,17 @@ def start_server(manifest_path: Path, wait_ready: bool = True, **app_options: An
     create_app."""
     from mlserve.config.load import load_manifest
     from mlserve.server import create_app
-    from mlserve.transport.run import PROTOCOL  # `mlserve serve`'s connections (default limits)
+    from mlserve.transport.protocol import protocol_for  # `serve`'s connections (default limits)
 
     app = create_app(load_manifest(manifest_path), **app_options)
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=PROTOCOL
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        http=protocol_for("auto"),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

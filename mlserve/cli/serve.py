@@ -15,6 +15,7 @@ from mlserve.errors import CouldNotStart, MlserveError
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["text", "json"]
+HttpParser = Literal["auto", "httptools", "h11"]
 
 
 @handles_errors
@@ -70,6 +71,13 @@ def serve(
             "[manifest, else 60].",
         ),
     ] = None,
+    http: Annotated[
+        HttpParser | None,
+        typer.Option(
+            help="HTTP/1.1 parser; the connection limits hold over both [manifest, else auto: "
+            "httptools where installed].",
+        ),
+    ] = None,
     timeout_keep_alive: Annotated[
         float | None,
         typer.Option(min=0.001, help="Close an idle kept-alive connection after [5] seconds."),
@@ -111,6 +119,7 @@ def serve(
         header_timeout_s=header_timeout,
         body_timeout_s=body_timeout,
         keep_alive_s=timeout_keep_alive,
+        http=http,
         max_connections=limit_concurrency,
         console=console,
     )

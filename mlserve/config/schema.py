@@ -115,6 +115,9 @@ class ServerSpec(_Strict):
     body_timeout_s: Annotated[float, Field(gt=0)] = 60.0
     keep_alive_s: Annotated[float, Field(gt=0)] = 5.0
     max_connections: Annotated[int, Field(ge=1)] = 2048
+    # HTTP/1.1 parser: httptools (faster; whole-body reads, one write per response) or h11
+    # (pure Python); auto takes httptools where it is installed. The limits hold over both.
+    http: Literal["auto", "httptools", "h11"] = "auto"
     console: bool = True  # the live console at `/`
     watch: bool = False  # reload when the manifest or a model file changes
     # CPUs to size thread pools for: auto = what the process may use (affinity, cgroup quota)

@@ -1,9 +1,10 @@
-"""uvicorn's HTTP protocol with the connection limits it lacks.
+"""uvicorn's HTTP protocols with the connection limits they lack.
 
 uvicorn times out idle keep-alive connections, but not a connection that never finishes its
 headers, nor one that sends less body than its Content-Length: a few thousand such sockets
 (slowloris) hold the server's file descriptors until `/health` stops answering, and no API
-key helps, since keys are checked after the headers. This protocol
+key helps, since keys are checked after the headers. `ConnectionGuard`, mixed into either of
+uvicorn's protocols (httptools or h11: `--http`),
 
 - closes a connection whose request headers are not complete `header_timeout_s` after its
   first byte (or after it connected),
@@ -12,21 +13,24 @@ key helps, since keys are checked after the headers. This protocol
   headers to make room (uvicorn's own `limit_concurrency` would answer 503 instead, to
   probes too); only when every connection is busy with a request is the newcomer closed.
 
-It also reads the big bodies of prediction requests whole (see `wholebody`) and writes each
-response's head with its body (see `onewrite`).
+Over httptools the protocol also reads the big bodies an app asks for whole (see
+`wholebody`) and writes each response's head with its body (see `onewrite`); both rest on
+httptools' cycle, and h11 serves without them.
 
-A deadline is a number on the connection, checked by one sweep of the open connections a
-few times per timeout: two timer handles per request (armed at its first byte and at its
-headers, cancelled at its end) cost more than the sweep does over thousands of connections.
+Invariant: a connection has at most one deadline, a number checked by one sweep of the open
+connections a few times per timeout (no timer handle per request); `_deadline is None`
+exactly while a request's body is complete and its answer is being made, or after close.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mlserve.transport.onewrite import OneWriteCycle
@@ -44,68 +48,52 @@ class ConnectionLimits:
     max_body_bytes: int = 32 * 1024 * 1024  # the largest body a connection reads whole
 
 
-class GuardedHttpProtocol(HttpToolsProtocol):
+class ConnectionGuard:
+    """The deadlines and the connection cap, for a uvicorn protocol class to mix in. The
+    protocol calls `_guard_connected`, `_expect_headers`, `_headers_complete`,
+    `_body_complete`, `_response_complete` and `_disarm` at those moments."""
+
     limits: ClassVar[ConnectionLimits] = ConnectionLimits()
     _warned_at: ClassVar[float] = float("-inf")
+    if TYPE_CHECKING:  # what the uvicorn protocol it is mixed into provides
+        loop: asyncio.AbstractEventLoop
+        transport: asyncio.Transport
+        connections: set[Any]
+        server_state: Any
+        cycle: Any
 
     @classmethod
     def configure(cls, limits: ConnectionLimits) -> None:
         """Set the limits of every connection this process accepts from now on."""
-        cls.limits = limits
+        ConnectionGuard.limits = limits
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def _guard_connected(self) -> None:
         self._deadline: float | None = None  # loop time
-        self._whole: WholeBody | None = None  # the current request's, when read whole
         self._sending_headers = False
         self._idle_since = self.loop.time()
-        super().connection_made(transport)
         self._expect_headers()
         if len(self.connections) > self.limits.max_connections:
             self._make_room()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        if not self._sending_headers:  # the next request on a kept-alive connection
-            self._expect_headers()
-
-    def on_headers_complete(self) -> None:
-        self._sending_headers = False
-        self._arm(self.limits.body_timeout_s)  # disarmed when the body is complete
-        previous = self.cycle
-        super().on_headers_complete()
-        self._whole = None
-        if self.cycle is not previous:  # a request started (not an upgrade)
-            OneWriteCycle.adopt(self.cycle)
-            self._whole = WholeBody.attach(self.cycle, self.limits.max_body_bytes)
-
-    def on_body(self, body: bytes) -> None:
-        whole = self._whole
-        if whole is not None and whole.reading and not self.cycle.response_complete:
-            whole.write(body)  # no pause at 64 KiB: the app waits for the whole body anyway
-        else:
-            super().on_body(body)
-
-    def on_message_complete(self) -> None:
-        self._disarm()
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        self._idle_since = self.loop.time()
-        super().on_response_complete()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
     def _expect_headers(self) -> None:
         self._sending_headers = True
         self._arm(self.limits.header_timeout_s)
 
+    def _headers_complete(self) -> None:
+        self._sending_headers = False
+        self._arm(self.limits.body_timeout_s)  # disarmed when the body is complete
+
+    def _body_complete(self) -> None:
+        self._disarm()
+
+    def _response_complete(self) -> None:
+        self._idle_since = self.loop.time()
+
     def _arm(self, seconds: float) -> None:
         self._deadline = self.loop.time() + seconds
         state = self.server_state
         if not getattr(state, "mlserve_sweeping", False):
-            state.mlserve_sweeping = True  # type: ignore[attr-defined]
+            state.mlserve_sweeping = True
             self.loop.call_later(self._sweep_every(), self._sweep)
 
     def _disarm(self) -> None:
@@ -117,7 +105,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         now = self.loop.time()
         for connection in list(state.connections):
             if (
-                isinstance(connection, GuardedHttpProtocol)
+                isinstance(connection, ConnectionGuard)
                 and connection._deadline is not None
                 and now >= connection._deadline
             ):
@@ -125,7 +113,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if state.connections:
             self.loop.call_later(self._sweep_every(), self._sweep)
         else:
-            state.mlserve_sweeping = False  # type: ignore[attr-defined]
+            state.mlserve_sweeping = False
 
     def _sweep_every(self) -> float:
         """A few sweeps per timeout: a connection is closed at most a fifth of its timeout late."""
@@ -147,15 +135,106 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         others = [
             c
             for c in self.connections
-            if c is not self and isinstance(c, GuardedHttpProtocol) and c._evictable
+            if c is not self and isinstance(c, ConnectionGuard) and c._evictable
         ]
         victim = min(others, key=lambda c: c._idle_since) if others else self
         now = self.loop.time()
-        if now - GuardedHttpProtocol._warned_at > WARN_EVERY_S:  # one line, not thousands
-            GuardedHttpProtocol._warned_at = now
+        if now - ConnectionGuard._warned_at > WARN_EVERY_S:  # one line, not thousands
+            ConnectionGuard._warned_at = now
             log.warning(
                 "%d connections open (limit %d): closing the oldest idle ones",
                 len(self.connections),
                 self.limits.max_connections,
             )
         victim.transport.close()
+
+
+class GuardedHttpProtocol(ConnectionGuard, HttpToolsProtocol):
+    """httptools, guarded; with whole-body reads and one write per small response."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._whole: WholeBody | None = None  # the current request's, when read whole
+        super().connection_made(transport)
+        self._guard_connected()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._sending_headers:  # the next request on a kept-alive connection
+            self._expect_headers()
+
+    def on_headers_complete(self) -> None:
+        self._headers_complete()
+        previous = self.cycle
+        super().on_headers_complete()
+        self._whole = None
+        if self.cycle is not previous:  # a request started (not an upgrade)
+            OneWriteCycle.adopt(self.cycle)
+            self._whole = WholeBody.attach(self.cycle, self.limits.max_body_bytes)
+
+    def on_body(self, body: bytes) -> None:
+        whole = self._whole
+        if whole is not None and whole.reading and not self.cycle.response_complete:
+            whole.write(body)  # no pause at 64 KiB: the app waits for the whole body anyway
+        else:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._body_complete()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        self._response_complete()
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+class GuardedH11Protocol(ConnectionGuard, H11Protocol):
+    """h11, guarded. h11 has no per-event callbacks: the moments are read off the request
+    cycle around each batch of events (a new cycle: headers complete; `more_body` false:
+    body complete)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._guard_connected()
+
+    def data_received(self, data: bytes) -> None:
+        between = self.cycle is None or self.cycle.response_complete
+        if between and not self._sending_headers:  # the next request's first byte
+            self._expect_headers()
+        super().data_received(data)
+
+    def handle_events(self) -> None:
+        previous = self.cycle
+        super().handle_events()
+        cycle = self.cycle
+        if cycle is None:
+            return
+        if cycle is not previous:
+            self._headers_complete()
+        if not cycle.more_body and self._deadline is not None and not self._sending_headers:
+            self._body_complete()
+
+    def on_response_complete(self) -> None:
+        self._response_complete()
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+# `--http` choices: uvicorn's protocol class for each, as an import string.
+PROTOCOLS = {
+    "httptools": "mlserve.transport.protocol:GuardedHttpProtocol",
+    "h11": "mlserve.transport.protocol:GuardedH11Protocol",
+}
+
+
+def protocol_for(http: str) -> str:
+    """The guarded protocol for `--http auto|httptools|h11` (auto: httptools if installed)."""
+    if http == "auto":
+        http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return PROTOCOLS[http]

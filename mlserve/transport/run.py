@@ -25,13 +25,12 @@ from mlserve.engine.core import InferenceCore
 from mlserve.engine.tuning import ProcessTuning
 from mlserve.runtimes._base import Runtime
 from mlserve.server.logs import log_config
-from mlserve.transport.protocol import ConnectionLimits, GuardedHttpProtocol
+from mlserve.transport.protocol import ConnectionGuard, ConnectionLimits, protocol_for
 
 MANIFEST_ENV = wire.ENV_SERVE_MANIFEST
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
 OVERRIDES_ENV = wire.ENV_SERVE_OVERRIDES
 APP = "mlserve.transport.run:app_from_env"
-PROTOCOL = "mlserve.transport.protocol:GuardedHttpProtocol"
 # The command line's server options that each worker process must see too.
 WORKER_OVERRIDES = (
     "host",  # the admin routes are on without a key only on a loopback bind
@@ -42,6 +41,7 @@ WORKER_OVERRIDES = (
     "header_timeout_s",
     "body_timeout_s",
     "max_connections",
+    "http",
     "console",
 )
 
@@ -53,7 +53,7 @@ def app_from_env() -> FastAPI:
 
     overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
     manifest = with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides)
-    GuardedHttpProtocol.configure(connection_limits(manifest.server))
+    ConnectionGuard.configure(connection_limits(manifest.server))
     return create_app(server_engine(manifest))
 
 
@@ -103,7 +103,7 @@ def listening_socket(app: FastAPI, spec: ServerSpec) -> socket.socket:
 def serve_app(app: FastAPI, spec: ServerSpec, sock: socket.socket | None = None) -> None:
     """Serve an app built in this process (the Ray backend's front) as `serve` serves its
     own: the same connection limits, logs and graceful shutdown; on `sock` if bound already."""
-    GuardedHttpProtocol.configure(connection_limits(spec))
+    ConnectionGuard.configure(connection_limits(spec))
     GracefulServer(uvicorn.Config(app, **_uvicorn_options(spec))).run(
         sockets=None if sock is None else [sock]
     )
@@ -126,7 +126,7 @@ def _uvicorn_options(spec: ServerSpec) -> dict[str, Any]:
         "log_level": spec.log_level,
         "timeout_graceful_shutdown": spec.shutdown_grace_s,
         "timeout_keep_alive": spec.keep_alive_s,
-        "http": PROTOCOL,
+        "http": protocol_for(spec.http),
     }
 
 

@@ -21,20 +21,29 @@ from tests.support import ServedProcess, serving_process, write_manifest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-@pytest.fixture
-def iris_server(samples: Path, tmp_path: Path) -> Iterator[ServedProcess]:
+SCRATCH: dict[str, Path] = {}  # each server's TMPDIR, by its URL
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def iris_server(
+    request: pytest.FixtureRequest, samples: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedProcess]:
+    """One server per HTTP parser (`--http`): the limits hold over both."""
+    folder = tmp_path_factory.mktemp(f"protocol-{request.param}")
     manifest = write_manifest(
-        tmp_path,
+        folder,
         f"""
 server: {{limits: {{max_image_bytes: 100000}}}}
 models:
   - {{name: iris, runtime: sklearn, path: {samples / "iris-v1.joblib"}}}
 """,
     )
-    scratch = tmp_path / "tmp"
+    scratch = folder / "tmp"
     scratch.mkdir()
     with serving_process(
         str(manifest),
+        "--http",
+        request.param,
         "--header-timeout",
         "2",
         "--body-timeout",
@@ -43,6 +52,7 @@ models:
         "1000",
         env={"TMPDIR": str(scratch)},
     ) as served:
+        SCRATCH[served.url] = scratch
         yield served
 
 
@@ -177,7 +187,7 @@ def test_a_big_body_that_stops_midway_is_closed(iris_server: ServedProcess) -> N
 
 
 def test_a_chunked_upload_stops_at_the_image_limit_without_spooling(
-    iris_server: ServedProcess, tmp_path: Path
+    iris_server: ServedProcess,
 ) -> None:
     boundary = b"xyz"
     head = (
@@ -206,7 +216,7 @@ def test_a_chunked_upload_stops_at_the_image_limit_without_spooling(
         reply = reply or sock.recv(65536)
     assert reply.startswith(b"HTTP/1.1 413"), reply[:200]
     assert sent < 5_000_000  # refused near the 100 kB limit, not after the whole upload
-    assert list((tmp_path / "tmp").iterdir()) == []  # nothing spooled to disk
+    assert list(SCRATCH[iris_server.url].iterdir()) == []  # nothing spooled to disk
 
 
 def test_control_characters_in_a_path_cannot_forge_log_lines(iris_server: ServedProcess) -> None:
