@@ -57,7 +57,7 @@ def live_server(sample_manifest: Path) -> Iterator[str]:
     live.stop()
 
 
-@pytest.fixture(scope="session", params=["uvicorn", "ray"])
+@pytest.fixture(scope="session", params=["uvicorn", pytest.param("ray", marks=pytest.mark.slow)])
 def server_url(request: pytest.FixtureRequest, sample_manifest: Path) -> Iterator[str]:
     """The sample server on each backend: the HTTP contract tests run against both."""
     if request.param == "uvicorn":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,20 +100,39 @@ class CliResult:
 
 
 def run_cli(
-    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+    *args: str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    in_subprocess: bool = False,
 ) -> CliResult:
-    """Run the real `mlserve` CLI as a subprocess (stdout is a pipe: JSON output)."""
-    full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run(
-        [sys.executable, "-m", "mlserve", *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    """Run the real `mlserve` CLI, in this process through Typer's runner (stdout is not a
+    terminal: JSON output, as when piped). `in_subprocess` runs `python -m mlserve` instead,
+    for what only a process shows: exit by signal, import weight, a clean interpreter."""
+    if in_subprocess:
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.run(
+            [sys.executable, "-m", "mlserve", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            timeout=timeout,
+            cwd=ROOT,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    from typer.testing import CliRunner
+
+    from mlserve.cli import app
+
+    with contextlib.chdir(ROOT):
+        result = CliRunner().invoke(app, list(args), input=input, env=env)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        # What the process would have printed: a test that forbids tracebacks sees it.
+        assert result.exc_info is not None
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return CliResult(result.exit_code, result.stdout, stderr)
 
 
 def write_manifest(folder: Path, text: str) -> Path:

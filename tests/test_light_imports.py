@@ -14,13 +14,13 @@ import json, sys
 sys.argv = {argv!r}
 from mlserve.cli import app
 try:
-    app(standalone_mode=False)
-except SystemExit:
-    pass
-except Exception:
-    pass
+    app()
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
 heavy = {heavy!r}
-print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set(heavy))), file=sys.stderr)
+loaded = sorted({{m.split('.')[0] for m in sys.modules}} & set(heavy))
+print(json.dumps({{"exit": code, "heavy": loaded}}), file=sys.stderr)
 """
 
 
@@ -29,7 +29,9 @@ def heavy_modules(*argv: str, url: str | None = None) -> list[str]:
     args = ["mlserve", *argv] + (["--url", url] if url else [])
     code = PROBE.format(argv=args, heavy=HEAVY)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    loaded: list[str] = json.loads(proc.stderr.strip().splitlines()[-1])
+    outcome = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert outcome["exit"] == 0, proc.stderr  # a command that failed proves nothing
+    loaded: list[str] = outcome["heavy"]
     return loaded
 
 

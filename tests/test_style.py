@@ -1,39 +1,22 @@
-"""The project's own checks run with the tests: ruff (lint + format) and strict mypy."""
+"""Conventions of the package's source (ruff and mypy run in scripts/check and .ci/run)."""
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
+
+import pytest
 
 from tests.support import ROOT
 
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-
-
-def test_ruff_lint_and_format() -> None:
-    lint = run("ruff", "check", ".")
-    assert lint.returncode == 0, lint.stdout
-    fmt = run("ruff", "format", "--check", ".")
-    assert fmt.returncode == 0, fmt.stdout
-
-
-def test_mypy_strict() -> None:
-    result = run("mypy", "mlserve")
-    assert result.returncode == 0, result.stdout
-
+pytestmark = pytest.mark.unit
 
 PACKAGE = ROOT / "mlserve"
 
 
-def test_only_the_inference_core_touches_the_registry() -> None:
-    """Routes, V2, the CLI and the Ray backend go through the core's public surface."""
+def test_only_the_engine_touches_the_registry() -> None:
+    """Routes, V2, the CLI and the Ray backend go through the engine's public surface."""
     for path in PACKAGE.rglob("*.py"):
-        if path.name in ("inference.py", "registry.py"):
+        if path.parent.name == "engine":
             continue
         text = path.read_text()
         assert "ModelRegistry" not in text, path

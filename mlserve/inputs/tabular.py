@@ -96,6 +96,8 @@ def array_rows(
 def rows_to_matrix(
     rows: Any, width: int | None, features: Features, limits: LimitsSpec, field: str = "inputs"
 ) -> np.ndarray:
+    if isinstance(rows, np.ndarray):  # an in-process caller's array (LocalClient.predict_array)
+        return array_rows(rows, width, features, limits)
     if not isinstance(rows, list):
         raise SchemaViolation(f"'{field}' must be a list, got {_json_type(rows)}")
     if not rows:

@@ -94,7 +94,7 @@ models:
   - {{name: safe, runtime: sklearn, path: {samples / "iris-v2.skops"}}}
 """,
     )
-    result = run_cli("validate", str(manifest), "--load")
+    result = run_cli("validate", str(manifest), "--load", in_subprocess=True)  # log lines
     assert result.code != 0
     for name, file in [
         ("graph", "corrupt.onnx"),

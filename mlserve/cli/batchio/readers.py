@@ -9,6 +9,7 @@ caller answers and writes those rows first, and the output stays a prefix of the
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import operator
 import sys
@@ -88,9 +89,7 @@ def read_chunks(
         yield from _chunked(_parquet_rows(source), chunk_size, skip)
         return
     stream: IO[str] = (
-        open(sys.stdin.fileno(), encoding="utf-8-sig", newline="", closefd=False)  # noqa: SIM115
-        if source == "-"
-        else open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        _stdin_text() if source == "-" else open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
     )
     with stream:
         first = stream.readline()
@@ -102,6 +101,21 @@ def read_chunks(
         else:
             options = csv_options or CsvOptions()
             yield from _csv_chunks(first, counter, source, options, chunk_size, skip)
+
+
+def _stdin_text() -> IO[str]:
+    """Standard input as text, a byte-order mark dropped, newlines as they are; closing it
+    leaves stdin itself open."""
+
+    class Borrowed(io.TextIOWrapper):
+        returned = False
+
+        def close(self) -> None:
+            if not self.returned:
+                self.returned = True
+                self.detach()
+
+    return Borrowed(sys.stdin.buffer, encoding="utf-8-sig", newline="")
 
 
 class _Counter:
