@@ -98,7 +98,7 @@ class AsyncClient:
             base_url=self.url,
             headers=headers,
             timeout=timeout,
-            # Plain http has no TLS to verify: skip loading the CA bundle (70 ms of a CLI call).
+            # Plain http has no TLS to verify: skip loading the CA bundle (a CLI call's cost).
             verify=self.url.startswith("https://"),
             # Idle connections expire before uvicorn's 5 s keep-alive closes them server-side.
             limits=httpx.Limits(keepalive_expiry=2),

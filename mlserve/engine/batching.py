@@ -205,8 +205,8 @@ class AdaptiveBatcher:
 
 
 async def _gone(pending: _Pending) -> bool:
-    # Asking the connection costs a task switch per request (5% of a single-row request's
-    # CPU, profiled); a request queued for less than this is run even if its client just left.
+    # Asking the connection costs a task switch per request: a request queued for less than
+    # this is run even if its client just left.
     if pending.is_gone is None or time.perf_counter() - pending.queued_at < GONE_CHECK_AFTER_S:
         return False
     try:

@@ -2,8 +2,7 @@
 
 A process confined to one core (taskset, or a container's CPU limit) still sees every core of
 the host in `os.cpu_count()`, and numpy's BLAS, OpenMP, torch and ONNX Runtime size their
-pools from that: on one core the threads fight over it (measured: LogisticRegression at 64
-connections went from 1,958 to 3,084 req/s with the pools at one thread). The budget is the
+pools from that: on one core the threads fight over it. The budget is the
 smallest of the affinity mask and the cgroup quota (v2 `cpu.max`, v1 `cfs_quota_us` /
 `cfs_period_us`), rounded up; `server.cpus: N` overrides it.
 """

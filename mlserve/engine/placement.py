@@ -8,10 +8,7 @@ or, with one CPU, on the loop when it is known to be short (`ModelCalls`):
 A process with one CPU (taskset, a container's quota of one) cannot run a model thread beside
 the event loop, only take turns with it, so a call in a thread costs two handoffs and nothing
 runs meanwhile; and a model that releases the interpreter lock often (a scikit-learn forest
-does once per tree) pays a context switch each time. Measured at 64 connections, one row per
-request, on one core, both servers up in alternating rounds: with calls on the loop the
-100-tree forest served 19% more requests (154 -> 127 us of CPU a request) and its ONNX
-conversion 6% more, in every round.
+does once per tree) pays a context switch each time.
 
 A call on the loop blocks it, so only calls known to be short go there: a batch runs on the
 loop when a call of its size (or, scaled by rows, of a smaller size) has been timed at no more

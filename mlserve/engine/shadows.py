@@ -105,9 +105,9 @@ class ShadowTraffic:
             self._observe(name, copy.spec.version, "dropped", 0, 0, 0.0)
 
     async def _consume(self, name: str, queue: asyncio.Queue[_Copy]) -> None:
-        """The copies that gathered for a moment become one model call: one at a time, each
-        cost the event loop as much as a primary request (measured: +36% p50 at one
-        connection), time the next primary request had to wait for."""
+        """The copies that gathered for a moment become one model call: one call per copy
+        would cost the event loop as much as a primary request, time the next primary
+        request would have to wait for."""
         while True:
             copies = [await queue.get()]
             await asyncio.sleep(GATHER_S)

@@ -16,8 +16,7 @@ from mlserve.config.schema import FeatureSpec, LimitsSpec
 from mlserve.errors import InputError, LimitExceeded, SchemaViolation
 
 Features = Sequence[FeatureSpec] | None
-# Up to this many values, Python's min/max over a list beat two numpy reductions (1.2 vs
-# 2.1 us for one 20-feature row).
+# Up to this many values, Python's min/max over a list beat two numpy reductions.
 SMALL_MATRIX = 256
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 

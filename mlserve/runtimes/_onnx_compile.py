@@ -1,7 +1,8 @@
 """`accelerate: onnx | auto`: a tree ensemble or linear model compiled to ONNX Runtime at load.
 
-A scikit-learn forest spends ~5 ms of Python per call whatever the batch size; the same forest
-converted to ONNX takes ~0.01 ms for one row. The converted model is served only after it has
+A scikit-learn forest spends milliseconds of Python per call whatever the batch size; the
+same forest converted to ONNX runs a row in microseconds. The converted model is served only
+after it has
 shown, on probe rows, the same labels as the original and probabilities (or regression values)
 within the manifest's `tolerance`; otherwise the original is served and the reason is logged
 and shown in `/model/info`. Probe rows come from the manifest's `probe` CSV, else are drawn

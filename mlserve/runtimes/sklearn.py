@@ -144,8 +144,8 @@ class SklearnRuntime(Runtime):
 def sequential_forest(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     """A fitted random forest's or extra-trees' `predict_proba` (classifiers) or `predict`
     (regressors), summed tree by tree in the calling thread. With `n_jobs` None or 1,
-    scikit-learn runs this same loop through joblib, whose dispatch costs about 35 µs a tree:
-    3.7 of the 5.1 ms a 100-tree forest takes for 64 rows. The trees, their inputs and the
+    scikit-learn runs this same loop through joblib, whose dispatch per tree costs more than
+    the tree itself on a small batch. The trees, their inputs and the
     order of the additions are scikit-learn's own, so the answers are bit for bit the same
     (the conformance tests compare them). None for anything else, a multi-output forest, or
     a forest that runs its trees in parallel."""
@@ -182,13 +182,12 @@ def sequential_forest(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
 
 def lean_logistic(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
     """A fitted LogisticRegression's `predict_proba`, computed class by class. scikit-learn's
-    own call spends most of its time outside the arithmetic: checks of a batch the inference
-    core has already checked (width, finite values), and a softmax reduced along each row of a
-    few classes, which numpy does an element at a time. Here the scores are computed as one
-    row per class (coef · Xᵀ) so that every step runs along contiguous memory: 0.94 -> 0.20 ms
-    for 10,000 rows of 20 features and 3 classes. The formula is scikit-learn's (the softmax of
-    X·coefᵀ + intercept; the logistic function for two classes); the answers differ only in
-    the last bits of the matrix product. The one-vs-rest mode of older scikit-learn releases
+    own call spends most of its time outside the arithmetic: checks of a batch the inference core
+    has already checked (width, finite values), and a softmax reduced along each row of a few
+    classes, which numpy does an element at a time. Here the scores are computed as one row per
+    class (coef · Xᵀ) so that every step runs along contiguous memory. The formula is scikit-learn's
+    (the softmax of X·coefᵀ + intercept; the logistic function for two classes); the answers differ
+    only in the last bits of the matrix product. The one-vs-rest mode of older scikit-learn releases
     is another formula: a probe batch compared at load finds it, and keeps scikit-learn's path.
     None for anything else, and for a batch of another width (scikit-learn's error says why)."""
     from scipy.special import expit

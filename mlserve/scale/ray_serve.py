@@ -9,8 +9,7 @@ mlserve app whose runtimes are `RayRuntime` proxies, so the HTTP API, JSON and e
 single-process server's, and each front batches its own traffic: one Ray call per batch, the
 batch a numpy array. Start one front per node (`--ray-address` joins the cluster): they share
 the model deployments, and a front that dies leaves the others serving. The front keeps two
-batches in flight per replica: while one computes, the next is on its way (measured: 0.64x of
-one process with one per replica, 0.74-0.90x with two).
+batches in flight per replica: while one computes, the next is on its way.
 
 Reload (SIGHUP, the admin route, `--watch`): the front deploys the old and the new versions
 together, switches its own core over (the same zero-failure swap as one process), then

@@ -32,9 +32,9 @@ log = logging.getLogger("mlserve.server")
 class MlserveApp(FastAPI):
     """FastAPI routes and documents every route, but mlserve's own pure ASGI layers (request
     context, CORS, the guards, the prediction fast path) run in front of FastAPI's stack rather
-    than inside it. Profiled at 64 connections, FastAPI's outer layers (server-error, telemetry,
-    body-limit and their `send` wrappers) cost as much per prediction as mlserve's own code;
-    a request the fast path does not take still goes through all of them."""
+    than inside it: FastAPI's outer layers (server-error, telemetry, body-limit and their
+    `send` wrappers) cost a prediction as much as mlserve's own code. A request the fast path
+    does not take still goes through all of them."""
 
     front: ASGIApp | None = None
     fast_path: PredictionFastPath | None = None

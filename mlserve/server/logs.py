@@ -120,17 +120,13 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     formatted without a LogRecord, and written in batches (one write per FLUSH_AFTER_S on the
     event loop, not one per request).
 
-    A request hands over its fields as a plain tuple, which waits with its time, and the
-    waiting lines are made and formatted together when they are written: one after the
-    other, that code stays in the CPU's caches, where one line made between two requests found
-    it cold (LogisticRegression at 64 connections, server CPU per request, six rounds: 121 us
-    with each line formatted at its request's end, 112 us formatted in batches, 102 us with
-    `--log-level warning`; in another run 117 -> 110 us when the AccessEvent and its rounding
-    are made at the write too). A plain tuple of strings and numbers, unlike a named tuple,
-    is untracked by the garbage collector's first young collection, so waiting lines are not
-    promoted to the older generations (that cost 16 us a request when events waited as
-    named tuples). Any other record writes the waiting lines first, so the log stays in order;
-    `flush` (also called at exit) writes them too."""
+    A request hands over its fields as a plain tuple, which waits with its time, and the waiting
+    lines are made and formatted together when they are written: one after the other, that code
+    stays in the CPU's caches, where one line made between two requests finds it cold. A plain tuple
+    of strings and numbers, unlike a named tuple, is untracked by the garbage collector's first
+    young collection, so waiting lines are not promoted to the older generations. Any other record
+    writes the waiting lines first, so the log stays in order; `flush` (also called at exit) writes
+    them too."""
 
     FLUSH_AFTER_S = 0.1
     MAX_WAITING = 256

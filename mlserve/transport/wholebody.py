@@ -2,12 +2,12 @@
 
 uvicorn hands a body to the app in pieces: it pauses the socket whenever 64 KiB wait unread,
 wakes the app once per piece and copies each piece twice (into its buffer, then out as
-`bytes`) before the route copies it a third time into its own. A 1.6 MB V2 tensor took about
-25 wake-ups and three copies before the model saw a byte, more server time than the model
-call itself. For the routes that read their whole body before anything else (predictions,
-V2 inference), the connection instead writes the body, as it arrives, into one buffer of the
-declared Content-Length, placed as `body.receive_bytes` would place it (a V2 body's binary
-part 64-byte aligned), and wakes the app once, with a `memoryview` of it.
+`bytes`) before the route copies it a third time into its own: for a big tensor, more
+server time than the model call itself. For the routes that read their whole body before
+anything else (predictions, V2 inference), the connection instead writes the body, as it
+arrives, into one buffer of the declared Content-Length, placed as `body.receive_bytes`
+would place it (a V2 body's binary part 64-byte aligned), and wakes the app once, with a
+`memoryview` of it.
 
 It starts only when the app first asks for the body, and only if the app said, by setting
 `bodies.WHOLE_BODY_SCOPE_KEY` in the request's scope, that it reads the body whole and takes

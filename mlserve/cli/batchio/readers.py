@@ -195,8 +195,8 @@ def _lines(first: str, rest: _Counter) -> Iterator[str]:
 class _CsvLines:
     """One delimiter's view of CSV lines: cells, blank lines, and chunks of numbers.
 
-    A chunk of plain numbers is parsed by numpy's C reader in one call (about 3x faster than
-    `csv` and `float` cell by cell, which dominated `mlserve batch`). numpy's matrix is used
+    A chunk of plain numbers is parsed by numpy's C reader in one call, instead of `csv` and
+    `float` cell by cell, which dominated `mlserve batch`. numpy's matrix is used
     only when it read every line into the expected columns; otherwise the same lines are
     parsed cell by cell, as they always were, and the first bad one names its line and column.
     Each line is one record: a quoted field cannot span lines (it is not a number anyway)."""
