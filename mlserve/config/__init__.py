@@ -1,1 +1,2 @@
-"""config."""
+"""What a manifest says: its schema (`schema`), reading it with YAML-aware errors (`load`),
+and the `MLSERVE_*` environment over its server section (`environment`)."""
