@@ -24,3 +24,15 @@ def test_public_names_are_exactly_all() -> None:
         if not n.startswith("_") and not isinstance(getattr(mlserve, n), types.ModuleType)
     } - {"annotations", "Any"}
     assert public <= set(mlserve.__all__)
+
+
+def test_dir_lists_every_public_name_the_lazy_ones_too() -> None:
+    assert set(mlserve.__all__) <= set(dir(mlserve))
+    assert "Client" in dir(mlserve)
+
+
+def test_the_client_package_names_the_same_client_as_mlserve() -> None:
+    import mlserve.client
+
+    assert mlserve.client.Client is mlserve.Client
+    assert set(mlserve.client.__all__) <= set(dir(mlserve.client))

@@ -23,7 +23,7 @@ from mlserve.cli.batchio.readers import Chunk, CsvOptions, InputFormat, read_chu
 from mlserve.cli.batchio.writers import OutputFile, OutputFormat, output_format
 from mlserve.cli.connect import connect
 from mlserve.cli.output import cli_message, error, handles_errors
-from mlserve.client.base import Client
+from mlserve.client.base import Frontdoor
 from mlserve.errors import InputError, MlserveError
 
 IN_FLIGHT = 4  # remote chunks sent ahead while earlier answers are written
@@ -103,7 +103,7 @@ def batch(
     )
     destination = OutputFile(out, output_format(out, output), resume=resume, input_path=input_path)
     read = 0
-    client: Client | None = None
+    client: Frontdoor | None = None
     try:
         with ExitStack() as stack:
             client = stack.enter_context(connect(url, local, manifest, api_key, timeout, retries))
@@ -137,7 +137,7 @@ def _report_stop(destination: OutputFile, out: str) -> None:
     typer.echo(f"mlserve: {total} rows written{where}{resume}", err=True)
 
 
-def _report(destination: OutputFile, read: int, client: Client | None, quiet: bool) -> None:
+def _report(destination: OutputFile, read: int, client: Frontdoor | None, quiet: bool) -> None:
     retried = getattr(client, "retried", 0)
     kept = f" (after {destination.kept_rows} kept by --resume)" if destination.kept_rows else ""
     if not quiet:
@@ -156,7 +156,7 @@ class ChunkSender:
     that version. Chunks sent meanwhile wait for that first answer."""
 
     def __init__(
-        self, client: Client, model: str | None, version: str | None, *, binary: bool
+        self, client: Frontdoor, model: str | None, version: str | None, *, binary: bool
     ) -> None:
         self.client = client
         self.model, self.version = model, version

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mlserve.client.base import Client
+from mlserve.client.base import Frontdoor
 
 
 @contextmanager
@@ -17,12 +17,12 @@ def connect(
     api_key: str | None,
     timeout: float = 60.0,
     retries: int = 5,
-) -> Iterator[Client]:
+) -> Iterator[Frontdoor]:
     """A client for the duration of one command, closed however the command ends."""
     if local:
         from mlserve.client.local import LocalClient  # the core, and later one framework
 
-        client: Client = LocalClient(manifest)
+        client: Frontdoor = LocalClient(manifest)
     else:
         from mlserve.client.remote import Client as RemoteClient
 

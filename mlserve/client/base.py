@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from mlserve.errors import UsageError
 from mlserve.wire import Operation
 
-__all__ = ["Client", "Operation", "split_model"]
+__all__ = ["Frontdoor", "Operation", "split_model"]
 
 
 def split_model(model: str | None, version: str | None) -> tuple[str | None, str | None]:
@@ -20,8 +20,9 @@ def split_model(model: str | None, version: str | None) -> tuple[str | None, str
     return name or None, pinned or version
 
 
-class Client(Protocol):
-    """Send one operation to a model and get the server's JSON body back as a dict.
+class Frontdoor(Protocol):
+    """What the CLI talks to, whichever door a request goes through: send one operation to
+    a model and get the server's JSON body back as a dict.
 
     RemoteClient posts it to a running server; LocalClient runs the same inference core
     in-process. Both raise mlserve.errors.MlserveError subclasses on failure.
