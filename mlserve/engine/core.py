@@ -21,24 +21,21 @@ from typing import Any
 
 import numpy as np
 
-from mlserve.config.load import load_manifest
 from mlserve.config.schema import Manifest, ModelSpec
 from mlserve.engine import cpus
 from mlserve.engine.answers import Answer, all_finite, check_finite, describe_entry
 from mlserve.engine.batching import AdaptiveBatcher, IsGone
 from mlserve.engine.context import current_request_id, note_model
 from mlserve.engine.observers import CoreObserver, Observers
+from mlserve.engine.operations import Operations
 from mlserve.engine.placement import ModelCalls, leaves_loop, off_loop
-from mlserve.engine.registry import ModelEntry, ModelRegistry, Table
+from mlserve.engine.registry import ModelEntry, ModelRegistry
 from mlserve.engine.shadows import ShadowTraffic
 from mlserve.engine.tuning import ProcessTuning
 from mlserve.errors import (
     InferenceFailed,
     InferenceTimeout,
-    LoadFailed,
-    ManifestError,
     MlserveError,
-    ReloadRefused,
 )
 from mlserve.inputs import KIND_OF_OPERATION, check_kind, tabular, text
 from mlserve.runtimes._base import Batch, BatchPrediction, Runtime, RuntimeInfo
@@ -75,7 +72,7 @@ class InferenceCore:
         self.observers = Observers()  # e.g. the server's Prometheus metrics
         self._registry.listeners.append(functools.partial(self.observers.tell, "model_state"))
         self._shadows = ShadowTraffic(self._shadow_call, self.observers.tell)
-        self._reloading = asyncio.Lock()
+        self.operations = Operations(self)  # an operator's changes: load, unload, reload
 
     async def start(self) -> None:
         """Apply the server's process tuning, if any, then load every startup model
@@ -139,138 +136,29 @@ class InferenceCore:
 
     # -- an operator's changes ---------------------------------------------------------------
 
-    def _named(self, name: str, version: str | None) -> list[ModelEntry]:
-        """One version (aliases allowed), or every version of `name`; 404 if unknown."""
-        if version is not None:
-            return [self._registry.resolve(name, version)]
-        return [self._registry.resolve(name, v) for v in self._registry.versions(name)]
-
     async def load_model(self, name: str, version: str | None = None) -> list[ModelEntry]:
         """Load a version the manifest names (every version without one), again if it failed
         or was unloaded; `LoadFailed` says why one did not load."""
-        entries = self._named(name, version)
-        for entry in entries:
-            await self._registry.load(entry, again=True)
-        failed = [e for e in entries if e.status != "ready"]
-        if failed:
-            entry = failed[0]
-            raise LoadFailed(
-                f"model {entry.spec.name!r} version {entry.spec.version!r} failed to load: "
-                f"{entry.public_reason}"
-            )
-        return entries
+        return await self.operations.load_model(name, version)
 
     async def unload_model(self, name: str, version: str | None = None) -> list[ModelEntry]:
         """Refuse new requests to a version (every version without one), finish the ones it
         holds, then free it."""
-        entries = self._named(name, version)
-        for entry in entries:
-            await self._registry.unload(entry, self._drain_s)
-            await self._close_batcher(entry)
-        self._registry.collect_released()
-        return entries
+        return await self.operations.unload_model(name, version)
 
     async def reload(self, manifest: Manifest | None = None) -> dict[str, list[str]]:
-        """Apply a new manifest (default: the manifest file, read again) without a restart;
-        its `server` section needs one. A broken manifest changes nothing (ReloadRefused,
-        with the message `validate` gives). New and changed versions load beside the old
-        ones and take over in one step once ready; a changed version that fails to load
-        leaves the old one serving; removed and replaced versions finish their requests,
-        then go."""
-        if manifest is None:
-            try:
-                manifest = await asyncio.to_thread(load_manifest, self.manifest.source)
-            except ManifestError as exc:
-                log.error("reload refused: %s", exc, extra={"event": "reload_refused"})
-                self.observers.tell("reloaded", "refused", [])
-                raise ReloadRefused(str(exc)) from None
-        async with self._reloading:
-            manifest = manifest.model_copy(update={"server": self.manifest.server})
-            table = self._registry.plan(manifest)
-            current = set(self._registry.entries())
-            report = await self._load_new_versions(table, current)
-            self._registry.swap(table)
-            self.manifest = manifest
-            kept = set(table.entries())
-            retired = [e for e in current if e not in kept]
-            report["removed"] = sorted({e.spec.key for e in retired} - set(report["loaded"]))
-            await asyncio.gather(*(self._retire(e) for e in retired))
-            if retired:
-                self._registry.collect_released()
-            self.observers.tell("reloaded", "applied", [*report["kept"], *report["failed"]])
-            log.info(
-                "reloaded %s: %s",
-                manifest.source,
-                ", ".join(f"{k} {len(v)}" for k, v in report.items()),
-                extra={"event": "reloaded", **report},
-            )
-            return report
+        """Apply a new manifest (default: the manifest file, read again) without a restart
+        (see `Operations.reload`)."""
+        return await self.operations.reload(manifest)
 
-    async def _load_new_versions(
-        self, table: Table, current: set[ModelEntry]
-    ) -> dict[str, list[str]]:
-        """Load the table's new entries (startup ones, and those replacing a loaded version)
-        while the current ones serve; where a replacement fails, put the current entry back
-        in the table, so that it keeps serving."""
-        report: dict[str, list[str]] = {"loaded": [], "kept": [], "failed": [], "removed": []}
-        for name, versions in table.by_name.items():
-            for version, entry in list(versions.items()):
-                if entry in current:
-                    continue
-                before = self._current(name, version)
-                if entry.spec.load == "startup" or (before and before.status == "ready"):
-                    await self._registry.load(entry)
-                if entry.status == "failed" and before is not None and before.runtime:
-                    before.replacement_error = entry.reason
-                    versions[version] = before
-                    report["kept"].append(entry.spec.key)
-                    log.error(
-                        "reload: model %s keeps its previous files: %s",
-                        entry.spec.key,
-                        entry.reason,
-                        extra={"event": "reload_kept", "model": name, "version": version},
-                    )
-                else:
-                    report["failed" if entry.status == "failed" else "loaded"].append(
-                        entry.spec.key
-                    )
-        return report
-
-    def _current(self, name: str, version: str) -> ModelEntry | None:
-        try:
-            return self._registry.resolve(name, version)
-        except MlserveError:
-            return None
-
-    async def _retire(self, entry: ModelEntry) -> None:
-        if not await entry.drain(self._drain_s):
-            log.warning("model %s retired with requests still running", entry.spec.key)
-        await self._close_batcher(entry)
-        self._registry.release(entry)
+    def repository_index(self, *, ready_only: bool = False) -> list[dict[str, Any]]:
+        """Every version the manifest names, in the model-repository extension's form."""
+        return self.operations.repository_index(ready_only=ready_only)
 
     async def _close_batcher(self, entry: ModelEntry) -> None:
         batcher = self._batchers.pop(entry, None)
         if batcher is not None:
             await batcher.close()
-
-    @property
-    def _drain_s(self) -> float:
-        return self.manifest.server.request_timeout_s
-
-    def repository_index(self, *, ready_only: bool = False) -> list[dict[str, Any]]:
-        """Every version the manifest names, in the model-repository extension's form."""
-        index = []
-        for entry in self._registry.entries():
-            if ready_only and entry.status != "ready":
-                continue
-            row = {
-                "name": entry.spec.name,
-                "version": entry.spec.version,
-                "state": REPOSITORY_STATES[entry.status],
-                "reason": entry.replacement_error or entry.public_reason or "",
-            }
-            index.append(row)
-        return index
 
     def observe(self, observer: CoreObserver) -> None:
         """Tell `observer` of every event from now on, and of each version's state now."""
@@ -498,16 +386,6 @@ class InferenceCore:
         """Whether every startup model is loaded, and each version's state; `full=False`
         hides folders and digests from failure reasons (for callers without a key)."""
         return {"ready": self._registry.ready, "models": self._registry.states(full=full)}
-
-
-# Our load states as the model-repository extension (Triton) names them.
-REPOSITORY_STATES = {
-    "not_loaded": "UNAVAILABLE",
-    "loading": "LOADING",
-    "ready": "READY",
-    "failed": "UNAVAILABLE",
-    "unloaded": "UNAVAILABLE",
-}
 
 
 def _concurrency(entry: ModelEntry) -> int:
