@@ -6,10 +6,18 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sample_models import build as sample_build
-from tests.support import CliResult, LiveServer, run_cli, serving_process, start_server
+from tests.support import (
+    CliResult,
+    LiveServer,
+    in_process,
+    run_cli,
+    serving_process,
+    start_server,
+)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -57,9 +65,33 @@ def live_server(sample_manifest: Path) -> Iterator[str]:
     live.stop()
 
 
+@pytest.fixture(scope="session")
+def app_client(sample_manifest: Path) -> Iterator[httpx.Client]:
+    """The sample manifest's app in this process, behind an httpx.Client (ASGITransport)."""
+    with in_process(sample_manifest) as client:
+        yield client
+
+
+@pytest.fixture(scope="session", params=["in-process", pytest.param("ray", marks=pytest.mark.slow)])
+def server(request: pytest.FixtureRequest, sample_manifest: Path) -> Iterator[httpx.Client]:
+    """The sample models behind each backend: the HTTP contract tests run against the app in
+    this process and, under `-m slow`, against Ray Serve replicas behind a real front."""
+    if request.param == "in-process":
+        yield request.getfixturevalue("app_client")
+        return
+    pytest.importorskip("ray.serve", reason="the ray backend needs mlserve[ray]")
+    with (
+        serving_process(str(sample_manifest), "--backend", "ray") as served,
+        httpx.Client(base_url=served.url, timeout=60) as client,
+    ):
+        yield client
+        served.terminate()
+
+
 @pytest.fixture(scope="session", params=["uvicorn", pytest.param("ray", marks=pytest.mark.slow)])
 def server_url(request: pytest.FixtureRequest, sample_manifest: Path) -> Iterator[str]:
-    """The sample server on each backend: the HTTP contract tests run against both."""
+    """The sample server's URL on each backend, for clients that need a socket
+    (tritonclient, the kserve SDK, mlserve's own)."""
     if request.param == "uvicorn":
         yield request.getfixturevalue("live_server")
         return

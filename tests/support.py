@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,7 +13,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,3 +247,92 @@ def _handle(
             reply(conn)
         except OSError:
             return
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """A synchronous httpx transport into an ASGI app through `httpx.ASGITransport`: the app
+    runs on its own event loop in a thread (its lifespan entered), tests call it with a plain
+    `httpx.Client`. The real app, no socket."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._asgi = httpx.ASGITransport(app=app)
+        self._stop: asyncio.Event | None = None
+        self._served = self._call(self._enter())
+
+    async def _enter(self) -> asyncio.Future[None]:
+        self._stop = asyncio.Event()
+        started = self._loop.create_future()
+
+        async def serve() -> None:
+            async with self._app.router.lifespan_context(self._app):
+                started.set_result(None)
+                assert self._stop is not None
+                await self._stop.wait()
+
+        served = self._loop.create_task(serve())
+        await started
+        return served
+
+    def _call(self, coroutine: Any, timeout: float = 120) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, httpx.AsyncByteStream):  # a test's generator body
+            request.stream = _Chunks(list(request.stream))
+
+        async def forward() -> httpx.Response:
+            response = await self._asgi.handle_async_request(request)
+            body = await response.aread()
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=body, request=request
+            )
+
+        response: httpx.Response = self._call(forward())
+        return response
+
+    def close(self) -> None:
+        if self._stop is None:
+            return
+
+        async def leave() -> None:
+            assert self._stop is not None
+            self._stop.set()
+            await self._served
+
+        self._call(leave())
+        self._stop = None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=30)
+        self._loop.close()
+
+
+class _Chunks(httpx.AsyncByteStream):
+    """A request body's chunks, as the client sent them, for the ASGI transport."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk
+
+
+@contextmanager
+def in_process(manifest_path: Path, **app_options: Any) -> Iterator[httpx.Client]:
+    """The app over `manifest_path`, its startup models loaded (ready or failed), behind an
+    httpx.Client: route tests in process, through httpx.ASGITransport."""
+    from mlserve.config.load import load_manifest
+    from mlserve.server import create_app
+
+    app = create_app(load_manifest(manifest_path), **app_options)
+    transport = InProcessTransport(app)
+    with httpx.Client(transport=transport, base_url="http://mlserve.test", timeout=60) as client:
+        deadline = time.monotonic() + 120
+        while any(m["status"] == "loading" for m in client.get("/ready").json()["models"]):
+            assert time.monotonic() < deadline, "models still loading"
+            time.sleep(0.02)
+        yield client

@@ -53,14 +53,15 @@ async def reloading(core: InferenceCore, reload: Reload, watch: bool) -> AsyncIt
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    with contextlib.suppress(NotImplementedError, ValueError):  # no signals off the main thread
+    # No signals off the main thread: uvloop says ValueError, asyncio RuntimeError.
+    with contextlib.suppress(NotImplementedError, ValueError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, on_hangup)
     stop = asyncio.Event()
     watcher = loop.create_task(_watch(core, reload, stop)) if watch else None
     try:
         yield
     finally:
-        with contextlib.suppress(NotImplementedError, ValueError):
+        with contextlib.suppress(NotImplementedError, ValueError, RuntimeError):
             loop.remove_signal_handler(signal.SIGHUP)
         stop.set()
         for task in [*tasks, *([watcher] if watcher else [])]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.support import write_manifest
+from tests.support import in_process, write_manifest
 
 
-@pytest.fixture
-def tight(samples: Path, tmp_path: Path, serve_manifest: Callable[..., str]) -> str:
-    return serve_manifest(
+@pytest.fixture(scope="module")
+def tight(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """The app in process, with every limit set low."""
+    with in_process(
         write_manifest(
-            tmp_path,
+            tmp_path_factory.mktemp("tight"),
             f"""
 server:
   limits: {{max_body_bytes: 4000, max_batch_rows: 10, max_features: 5, max_texts: 3,
@@ -32,7 +33,8 @@ models:
   - {{name: sentiment, runtime: transformers, path: {samples / "sentiment"}}}
 """,
         )
-    )
+    ) as client:
+        yield client
 
 
 def png(size: int) -> bytes:
@@ -69,46 +71,46 @@ def png(size: int) -> bytes:
         ),
     ],
 )
-def test_each_limit_is_a_413(tight: str, path: str, body: object, needle: str) -> None:
-    response = httpx.post(tight + path, json=body)
+def test_each_limit_is_a_413(tight: httpx.Client, path: str, body: object, needle: str) -> None:
+    response = tight.post(path, json=body)
     assert response.status_code == 413, response.text
     assert needle in response.json()["message"]
 
 
-def test_image_bytes_limit_on_json_and_upload(tight: str) -> None:
+def test_image_bytes_limit_on_json_and_upload(tight: httpx.Client) -> None:
     noisy = io.BytesIO()
     random = np.random.default_rng(0).integers(0, 255, (60, 60), dtype=np.uint8)
     Image.fromarray(random).save(noisy, format="PNG")  # noise does not compress
     assert len(noisy.getvalue()) > 2000
-    url = tight + "/models/digits/predict/image"
-    as_json = httpx.post(url, json={"image_base64": base64.b64encode(noisy.getvalue()).decode()})
+    url = "/models/digits/predict/image"
+    as_json = tight.post(url, json={"image_base64": base64.b64encode(noisy.getvalue()).decode()})
     assert as_json.status_code == 413
-    upload = httpx.post(url, files={"file": ("x.png", noisy.getvalue(), "image/png")})
+    upload = tight.post(url, files={"file": ("x.png", noisy.getvalue(), "image/png")})
     assert upload.status_code == 413
 
 
-def test_chunked_body_over_the_limit(tight: str) -> None:
+def test_chunked_body_over_the_limit(tight: httpx.Client) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(10):
             yield b'{"features": [' + b"1.0," * 200
 
-    response = httpx.post(
-        tight + "/models/iris/predict",
+    response = tight.post(
+        "/models/iris/predict",
         content=chunks(),
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
 
 
-def test_deeply_nested_json_is_a_400(live_server: str) -> None:
+def test_deeply_nested_json_is_a_400(app_client: httpx.Client) -> None:
     body = b'{"features": ' + b"[" * 5000 + b"]" * 5000 + b"}"
-    response = httpx.post(
-        live_server + "/predict", content=body, headers={"content-type": "application/json"}
+    response = app_client.post(
+        "/predict", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
     assert "malformed JSON" in response.json()["message"]
     shallow = b'{"features": ' + b"[" * 50 + b"1" + b"]" * 50 + b"}"
-    response = httpx.post(
-        live_server + "/predict", content=shallow, headers={"content-type": "application/json"}
+    response = app_client.post(
+        "/predict", content=shallow, headers={"content-type": "application/json"}
     )
     assert response.status_code in (400, 422)

@@ -29,49 +29,47 @@ def b64_file(path: Path) -> str:
 
 
 @pytest.mark.parametrize("digit", [0, 3, 7])
-def test_digit_pngs_are_classified_right(server_url: str, samples: Path, digit: int) -> None:
+def test_digit_pngs_are_classified_right(server: httpx.Client, samples: Path, digit: int) -> None:
     png = samples / "digits" / f"{digit}.png"
-    as_json = httpx.post(
-        server_url + "/models/digits/predict/image", json={"image_base64": b64_file(png)}
-    )
+    as_json = server.post("/models/digits/predict/image", json={"image_base64": b64_file(png)})
     assert as_json.status_code == 200, as_json.text
     assert as_json.json()["prediction"] == digit
-    data_url = httpx.post(
-        server_url + "/models/digits/predict/image",
+    data_url = server.post(
+        "/models/digits/predict/image",
         json={"image_base64": "data:image/png;base64," + b64_file(png)},
     )
     assert data_url.json() == as_json.json()
-    upload = httpx.post(
-        server_url + "/models/digits/predict/image",
+    upload = server.post(
+        "/models/digits/predict/image",
         files={"file": (png.name, png.read_bytes(), "image/png")},
     )
     assert upload.status_code == 200, upload.text
     assert upload.json() == as_json.json()
 
 
-def test_bad_images_are_4xx_and_the_server_keeps_serving(server_url: str) -> None:
-    url = server_url + "/models/digits/predict/image"
+def test_bad_images_are_4xx_and_the_server_keeps_serving(server: httpx.Client) -> None:
+    url = "/models/digits/predict/image"
     cases = [
         ({"image_base64": "%%%"}, 400, "not valid base64"),
         ({"image_base64": base64.b64encode(b"plain text").decode()}, 400, "not an image"),
         ({"picture": "x"}, 422, "image_base64"),
     ]
     for body, status, needle in cases:
-        response = httpx.post(url, json=body)
+        response = server.post(url, json=body)
         assert response.status_code == status, response.text
         assert needle in response.json()["message"]
     bomb = io.BytesIO()
     Image.new("1", (20_000, 20_000)).save(bomb, format="PNG")
-    too_big = httpx.post(url, files={"file": ("bomb.png", bomb.getvalue(), "image/png")})
+    too_big = server.post(url, files={"file": ("bomb.png", bomb.getvalue(), "image/png")})
     assert too_big.status_code == 413
     assert "pixels" in too_big.json()["message"]
-    no_file = httpx.post(url, data={"x": "1"}, files={"other": ("", b"", "text/plain")})
+    no_file = server.post(url, data={"x": "1"}, files={"other": ("", b"", "text/plain")})
     assert no_file.status_code in (400, 422)
-    tabular = httpx.post(server_url + "/models/digits/predict", json={"features": [1.0]})
+    tabular = server.post("/models/digits/predict", json={"features": [1.0]})
     assert tabular.status_code == 400
     assert "/predict/image" in tabular.json()["message"]
     assert (
-        httpx.post(
+        server.post(
             url,
             json={
                 "image_base64": b64_file(
@@ -83,9 +81,9 @@ def test_bad_images_are_4xx_and_the_server_keeps_serving(server_url: str) -> Non
     )
 
 
-def test_sentiment_gets_obvious_sentences_right(server_url: str) -> None:
-    body = httpx.post(
-        server_url + "/models/sentiment/classify", json={"texts": POSITIVE + NEGATIVE}, timeout=60
+def test_sentiment_gets_obvious_sentences_right(server: httpx.Client) -> None:
+    body = server.post(
+        "/models/sentiment/classify", json={"texts": POSITIVE + NEGATIVE}, timeout=60
     ).json()
     got = [p["prediction"] for p in body["predictions"]]
     assert got == ["positive"] * len(POSITIVE) + ["negative"] * len(NEGATIVE)
@@ -94,9 +92,9 @@ def test_sentiment_gets_obvious_sentences_right(server_url: str) -> None:
     assert first["confidence"] == max(first["probabilities"].values())
 
 
-def test_single_text_and_text_errors(server_url: str) -> None:
-    url = server_url + "/models/sentiment/classify"
-    single = httpx.post(url, json={"text": "I loved this film"}, timeout=60).json()
+def test_single_text_and_text_errors(server: httpx.Client) -> None:
+    url = "/models/sentiment/classify"
+    single = server.post(url, json={"text": "I loved this film"}, timeout=60).json()
     assert single["prediction"] == "positive"
     assert single["model"] == "sentiment"
     cases = [
@@ -109,20 +107,18 @@ def test_single_text_and_text_errors(server_url: str) -> None:
         ({"text": "x" * 20_000}, 413, "20000 characters"),
     ]
     for body, status, needle in cases:
-        response = httpx.post(url, json=body)
+        response = server.post(url, json=body)
         assert response.status_code == status, response.text
         assert needle in response.json()["message"]
-    unicode = httpx.post(url, json={"texts": ["😀 très bien 好", "\u200b\u0000x"]}, timeout=60)
+    unicode = server.post(url, json={"texts": ["😀 très bien 好", "\u200b\u0000x"]}, timeout=60)
     assert unicode.status_code == 200
     assert len(unicode.json()["predictions"]) == 2
 
 
-def test_torch_tabular_and_info(server_url: str) -> None:
-    body = httpx.post(
-        server_url + "/models/iris-torch/predict", json={"features": [6.7, 3.0, 5.2, 2.3]}
-    ).json()
+def test_torch_tabular_and_info(server: httpx.Client) -> None:
+    body = server.post("/models/iris-torch/predict", json={"features": [6.7, 3.0, 5.2, 2.3]}).json()
     assert body["prediction"] == "virginica"
-    info = {m["model"]: m for m in httpx.get(server_url + "/model/info").json()["models"]}
+    info = {m["model"]: m for m in server.get("/model/info").json()["models"]}
     assert info["digits"]["framework"] == "torch"
     assert info["digits"]["input_kind"] == "image"
     assert info["digits"]["input_shape"] == [1, 8, 8]
@@ -132,11 +128,11 @@ def test_torch_tabular_and_info(server_url: str) -> None:
     assert info["iris-torch"]["n_features"] == 4
 
 
-def test_the_default_text_limits_hold_the_model_for_one_request_only(server_url: str) -> None:
+def test_the_default_text_limits_hold_the_model_for_one_request_only(server: httpx.Client) -> None:
     """256 texts of 10,000 characters held the sentiment model for 25 s; the token budget
     refuses them at once, naming the limit."""
     texts = ["so good " * 1250] * 256
-    response = httpx.post(server_url + "/classify", json={"texts": texts}, timeout=30)
+    response = server.post("/classify", json={"texts": texts}, timeout=30)
     assert response.status_code == 413
     assert "the limit is 16384 per request" in response.json()["message"]
 

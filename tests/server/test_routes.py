@@ -1,4 +1,5 @@
-"""The HTTP API of DESIGN.md against a real uvicorn server on the sample models."""
+"""The HTTP API of DESIGN.md on the sample models: the real app in process (and, under
+`-m slow`, behind Ray Serve)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ VIRGINICA = [6.7, 3.0, 5.2, 2.3]
 CREDIT_OK = {"age": 42, "income": 52000, "credit_score": 710}
 
 
-def post(url: str, path: str, body: object) -> httpx.Response:
-    return httpx.post(url + path, json=body, timeout=30)
+def post(server: httpx.Client, path: str, body: object) -> httpx.Response:
+    return server.post(path, json=body)
 
 
-def test_predict_default_model_and_version(server_url: str) -> None:
-    response = post(server_url, "/predict", {"features": SETOSA})
+def test_predict_default_model_and_version(server: httpx.Client) -> None:
+    response = post(server, "/predict", {"features": SETOSA})
     assert response.status_code == 200
     body = response.json()
     assert (body["model"], body["version"]) == ("iris", "v2")
@@ -30,39 +31,39 @@ def test_predict_default_model_and_version(server_url: str) -> None:
 
 
 @pytest.mark.parametrize("path", ["/v1/predict", "/models/iris/versions/v1/predict"])
-def test_version_routes(server_url: str, path: str) -> None:
-    body = post(server_url, path, {"features": VIRGINICA}).json()
+def test_version_routes(server: httpx.Client, path: str) -> None:
+    body = post(server, path, {"features": VIRGINICA}).json()
     assert (body["model"], body["version"]) == ("iris", "v1")
     assert body["prediction"] == "virginica"  # manifest labels on a model fit on 0/1/2
 
 
-def test_batch_keeps_order(server_url: str) -> None:
+def test_batch_keeps_order(server: httpx.Client) -> None:
     rows = [SETOSA, VIRGINICA, SETOSA]
-    body = post(server_url, "/models/iris/predict/batch", {"inputs": rows}).json()
+    body = post(server, "/models/iris/predict/batch", {"inputs": rows}).json()
     assert [p["prediction"] for p in body["predictions"]] == ["setosa", "virginica", "setosa"]
     assert body["version"] == "v2"
 
 
-def test_named_features_and_columns(server_url: str) -> None:
-    single = post(server_url, "/models/credit/predict", CREDIT_OK).json()
+def test_named_features_and_columns(server: httpx.Client) -> None:
+    single = post(server, "/models/credit/predict", CREDIT_OK).json()
     assert single["prediction"] in {"approved", "denied"}
-    wrapped = post(server_url, "/models/credit/predict", {"features": CREDIT_OK}).json()
+    wrapped = post(server, "/models/credit/predict", {"features": CREDIT_OK}).json()
     assert wrapped == single
-    listed = post(server_url, "/models/credit/predict", {"features": [42, 52000, 710]}).json()
+    listed = post(server, "/models/credit/predict", {"features": [42, 52000, 710]}).json()
     assert listed == single
     batch = post(
-        server_url,
+        server,
         "/models/credit/predict/batch",
         {"inputs": [[710, 42, 52000]], "columns": ["credit_score", "age", "income"]},
     )
     assert batch.json()["predictions"][0] == {k: single[k] for k in batch.json()["predictions"][0]}
 
 
-def test_regressor_returns_a_float_and_lazy_model_loads(server_url: str) -> None:
-    body = post(server_url, "/models/diabetes/predict", {"features": [0.01] * 10}).json()
+def test_regressor_returns_a_float_and_lazy_model_loads(server: httpx.Client) -> None:
+    body = post(server, "/models/diabetes/predict", {"features": [0.01] * 10}).json()
     assert isinstance(body["prediction"], float)
     assert "probabilities" not in body
-    states = httpx.get(server_url + "/ready").json()["models"]
+    states = server.get("/ready").json()["models"]
     assert {"model": "diabetes", "status": "ready"}.items() <= next(
         s for s in states if s["model"] == "diabetes"
     ).items()
@@ -119,9 +120,9 @@ def test_regressor_returns_a_float_and_lazy_model_loads(server_url: str) -> None
     ],
 )
 def test_bad_input_is_a_clear_4xx(
-    server_url: str, path: str, body: object, status: int, needle: str | None
+    server: httpx.Client, path: str, body: object, status: int, needle: str | None
 ) -> None:
-    response = post(server_url, path, body)
+    response = post(server, path, body)
     assert response.status_code == status, response.text
     error = response.json()
     assert set(error) >= {"error", "message"}
@@ -129,53 +130,51 @@ def test_bad_input_is_a_clear_4xx(
         assert needle in error["message"]
 
 
-def test_nan_and_infinity_tokens(server_url: str) -> None:
+def test_nan_and_infinity_tokens(server: httpx.Client) -> None:
     for token in (b"NaN", b"Infinity", b"-Infinity", b"1e400"):
-        response = httpx.post(
-            server_url + "/predict",
+        response = server.post(
+            "/predict",
             content=b'{"features": [%s, 1, 2, 3]}' % token,
             headers={"content-type": "application/json"},
         )
         assert response.status_code == 400
         assert "JSON" in response.json()["message"]
-    huge = httpx.post(
-        server_url + "/predict",
+    huge = server.post(
+        "/predict",
         content=b'{"features": [%s, 1, 2, 3]}' % (b"9" * 400),
         headers={"content-type": "application/json"},
     )
     assert huge.status_code == 400
 
 
-def test_malformed_empty_and_wrong_content_type(server_url: str) -> None:
+def test_malformed_empty_and_wrong_content_type(server: httpx.Client) -> None:
     headers = {"content-type": "application/json"}
-    bad = httpx.post(server_url + "/predict", content=b'{"features": [1,', headers=headers)
+    bad = server.post("/predict", content=b'{"features": [1,', headers=headers)
     assert bad.status_code == 400
     assert "malformed JSON" in bad.json()["message"]
-    empty = httpx.post(server_url + "/predict", content=b"", headers=headers)
+    empty = server.post("/predict", content=b"", headers=headers)
     assert empty.status_code == 400
     assert "empty request body" in empty.json()["message"]
-    text = httpx.post(
-        server_url + "/predict", content=b"5.1,3.5", headers={"content-type": "text/csv"}
-    )
+    text = server.post("/predict", content=b"5.1,3.5", headers={"content-type": "text/csv"})
     assert text.status_code == 415
     assert "application/json" in text.json()["message"]
 
 
-def test_unknown_route_and_method_are_json(server_url: str) -> None:
-    missing = httpx.get(server_url + "/nowhere")
+def test_unknown_route_and_method_are_json(server: httpx.Client) -> None:
+    missing = server.get("/nowhere")
     assert missing.status_code == 404
     assert "see /docs" in missing.json()["message"]
-    wrong = httpx.get(server_url + "/predict")
+    wrong = server.get("/predict")
     assert wrong.status_code == 405
     assert wrong.json()["error"] == "method_not_allowed"
 
 
-def test_health_ready_info_docs(server_url: str) -> None:
-    assert httpx.get(server_url + "/health").json() == {"status": "ok"}
-    ready = httpx.get(server_url + "/ready")
+def test_health_ready_info_docs(server: httpx.Client) -> None:
+    assert server.get("/health").json() == {"status": "ok"}
+    ready = server.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
-    info = httpx.get(server_url + "/model/info").json()
+    info = server.get("/model/info").json()
     assert info["default_model"] == "iris"
     by_key = {(m["model"], m["version"]): m for m in info["models"]}
     assert set(by_key) == {
@@ -210,28 +209,30 @@ def test_health_ready_info_docs(server_url: str) -> None:
         "min": 18,
         "max": 100,
     }
-    one = httpx.get(server_url + "/models/credit").json()
+    one = server.get("/models/credit").json()
     assert [(m["model"], m["version"]) for m in one["models"]] == [
         ("credit", "v1"),
         ("credit", "xgboost"),
         ("credit", "lightgbm"),
     ]
-    assert httpx.get(server_url + "/models/nope").status_code == 404
-    assert httpx.get(server_url + "/docs").status_code == 200
-    spec = httpx.get(server_url + "/openapi.json").json()
+    assert server.get("/models/nope").status_code == 404
+    assert server.get("/docs").status_code == 200
+    spec = server.get("/openapi.json").json()
     assert "/models/{name}/versions/{version}/predict" in spec["paths"]
     assert "requestBody" in spec["paths"]["/predict"]["post"]
 
 
-def test_request_id_is_echoed(server_url: str) -> None:
-    response = httpx.get(server_url + "/health", headers={"X-Request-ID": "abc-123"})
+def test_request_id_is_echoed(server: httpx.Client) -> None:
+    response = server.get("/health", headers={"X-Request-ID": "abc-123"})
     # Ray Serve's proxy repeats the header ("abc-123, abc-123"); the id is the same.
     assert response.headers.get_list("x-request-id") == ["abc-123"]
 
 
-def test_seed_routes_reach_the_default_model_of_their_kind(server_url: str, samples: Path) -> None:
+def test_seed_routes_reach_the_default_model_of_their_kind(
+    server: httpx.Client, samples: Path
+) -> None:
     """The seed's `POST /classify {"text": ...}` went to iris (tabular) and failed."""
-    body = post(server_url, "/classify", {"text": "I loved this film"}).json()
+    body = post(server, "/classify", {"text": "I loved this film"}).json()
     assert (body["model"], body["text"], body["label"]) == (
         "sentiment",
         "I loved this film",
@@ -239,21 +240,21 @@ def test_seed_routes_reach_the_default_model_of_their_kind(server_url: str, samp
     )
     assert body["prediction"] == body["label"]
     assert body["confidence"] > 0.5
-    batch = post(server_url, "/classify", {"texts": ["I loved this film", "a dull, tedious mess"]})
+    batch = post(server, "/classify", {"texts": ["I loved this film", "a dull, tedious mess"]})
     rows = batch.json()["predictions"]
     assert [(r["text"], r["label"]) for r in rows] == [
         ("I loved this film", "positive"),
         ("a dull, tedious mess", "negative"),
     ]
-    assert post(server_url, "/predict", {"features": SETOSA}).json()["model"] == "iris"
+    assert post(server, "/predict", {"features": SETOSA}).json()["model"] == "iris"
     digit = (samples / "digits" / "7.png").read_bytes()
-    image = httpx.post(server_url + "/predict/image", files={"file": ("7.png", digit)}, timeout=30)
+    image = server.post("/predict/image", files={"file": ("7.png", digit)}, timeout=30)
     assert (image.json()["model"], image.json()["prediction"]) == ("digits", 7)
 
 
-def test_finite_inputs_that_overflow_a_model_are_a_500_naming_it(server_url: str) -> None:
+def test_finite_inputs_that_overflow_a_model_are_a_500_naming_it(server: httpx.Client) -> None:
     """Was a 200 with `confidence: null` and an arbitrary label."""
-    response = post(server_url, "/models/iris-torch/predict", {"features": [1e38] * 4})
+    response = post(server, "/models/iris-torch/predict", {"features": [1e38] * 4})
     assert response.status_code == 500
     body = response.json()
     assert body["error"] == "inference_failed"
@@ -261,12 +262,12 @@ def test_finite_inputs_that_overflow_a_model_are_a_500_naming_it(server_url: str
     assert body["request_id"] == response.headers["x-request-id"]
 
 
-def test_named_feature_rows_get_the_float32_range_check(server_url: str) -> None:
+def test_named_feature_rows_get_the_float32_range_check(server: httpx.Client) -> None:
     row = {"age": 42, "income": 1e39, "credit_score": 710}
     for path, body in (
         ("/models/credit/predict", row),
         ("/models/credit/predict/batch", {"inputs": [row]}),
     ):
-        response = post(server_url, path, body)
+        response = post(server, path, body)
         assert response.status_code == 400, response.text
         assert "1e+39 is out of range" in response.json()["message"]
