@@ -32,6 +32,9 @@ def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        context, opened = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and opened and (not mark or opened.line != mark.line):
+            problem += f" ({context} that starts at line {opened.line + 1})"
         raise ManifestError(f"{path}{where}: invalid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise ManifestError(f"{path}: expected a mapping with a 'models' list at the top")

@@ -17,13 +17,21 @@ pytestmark = pytest.mark.unit
 class Doubler:
     """A real (if tiny) model: doubles each row's first value; rows < 0 make it raise."""
 
-    def __init__(self, delay: float = 0.01) -> None:
+    def __init__(self, delay: float = 0.01, *, held: bool = False) -> None:
         self.calls: list[int] = []
         self.delay = delay
+        self.busy = asyncio.Event()  # set when a call starts
+        # With `held`, each call waits for `release` instead of `delay`: a test decides when
+        # the model is done, whatever the machine's speed.
+        self.release = asyncio.Event()
+        if not held:
+            self.release.set()
 
     async def __call__(self, batch: Batch) -> BatchPrediction:
         assert isinstance(batch, np.ndarray)
         self.calls.append(len(batch))
+        self.busy.set()
+        await self.release.wait()
         await asyncio.sleep(self.delay)
         if (batch < 0).any():
             raise ValueError("negative input")
@@ -102,12 +110,12 @@ def test_a_bad_request_fails_alone() -> None:
 
 
 def test_callers_that_left_are_dropped_before_the_model_runs() -> None:
-    model = Doubler(delay=0.05)
+    model = Doubler(delay=0, held=True)
 
     async def main() -> None:
         batcher = make(model, max_concurrency=1)
         first = asyncio.create_task(batcher.submit(rows(1)))
-        await asyncio.sleep(0.01)  # the model is now busy with `first`
+        await model.busy.wait()  # the model is now busy with `first`
 
         async def gone() -> bool:
             return True
@@ -115,12 +123,13 @@ def test_callers_that_left_are_dropped_before_the_model_runs() -> None:
         abandoned = asyncio.create_task(batcher.submit(rows(100), is_gone=gone))
         timed_out = asyncio.create_task(asyncio.wait_for(batcher.submit(rows(200)), 0.01))
         kept = asyncio.create_task(batcher.submit(rows(2)))
+        with pytest.raises(TimeoutError):
+            await timed_out  # while the model still holds `first`
+        model.release.set()
         assert (await first).predictions == [2]
         assert (await kept).predictions == [4]
         with pytest.raises(ClientGone):
             await abandoned
-        with pytest.raises(TimeoutError):
-            await timed_out
         await batcher.close()
 
     asyncio.run(main())
@@ -168,12 +177,12 @@ def test_text_batches_concatenate_lists() -> None:
 
 
 def test_a_timeout_frees_the_queue_slot_and_spares_the_running_call() -> None:
-    model = Doubler(delay=0.1)
+    model = Doubler(delay=0, held=True)
 
     async def main() -> None:
         batcher = make(model, max_concurrency=1, queue_limit=2)
         running = asyncio.create_task(batcher.submit(rows(1), timeout=5))
-        await asyncio.sleep(0.02)  # the model is busy with `running` for 0.1 s
+        await model.busy.wait()  # the model holds `running` until released
         late = asyncio.create_task(batcher.submit(rows(7), timeout=0.02))  # queued, then late
         quick = asyncio.create_task(batcher.submit(rows(9), timeout=0.02))
         with pytest.raises(TimeoutError):
@@ -181,6 +190,7 @@ def test_a_timeout_frees_the_queue_slot_and_spares_the_running_call() -> None:
         with pytest.raises(TimeoutError):
             await quick
         assert len(batcher._queue) == 0  # both slots given back at once
+        model.release.set()
         assert (await running).predictions == [2]
         assert (await batcher.submit(rows(3), timeout=5)).predictions == [6]
         await batcher.close()

@@ -34,10 +34,10 @@ def test_verify_files_and_folders(tmp_path: Path) -> None:
 
 
 def test_wrong_pin_fails_that_model_only(
-    samples: Path, tmp_path: Path, serve_manifest: Callable[..., str]
+    fast_samples: Path, tmp_path: Path, serve_manifest: Callable[..., str]
 ) -> None:
-    shutil.copy(samples / "iris-v1.joblib", tmp_path / "good.joblib")
-    shutil.copy(samples / "iris-v2.joblib", tmp_path / "tampered.joblib")
+    shutil.copy(fast_samples / "iris-v1.joblib", tmp_path / "good.joblib")
+    shutil.copy(fast_samples / "iris-v2.joblib", tmp_path / "tampered.joblib")
     good = file_sha256(tmp_path / "good.joblib")
     url = serve_manifest(
         write_manifest(

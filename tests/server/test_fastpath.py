@@ -94,15 +94,17 @@ VARYING = {"date", "x-request-id", "server"}
 
 
 @pytest.fixture(scope="module")
-def servers(samples: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+def servers(
+    fast_samples: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str]]:
     folder = tmp_path_factory.mktemp("fastpath")
     manifest = write_manifest(
         folder,
         f"""
 server: {{limits: {{max_body_bytes: 100000}}}}
 models:
-  - {{name: iris, version: v1, runtime: sklearn, path: {samples / "iris-v1.joblib"}}}
-  - {{name: credit, runtime: sklearn, path: {samples / "credit.joblib"},
+  - {{name: iris, version: v1, runtime: sklearn, path: {fast_samples / "iris-v1.joblib"}}}
+  - {{name: credit, runtime: sklearn, path: {fast_samples / "credit.joblib"},
       inputs: [{{name: age, type: int, min: 18}}, {{name: income}}, {{name: credit_score}}]}}
 """,
     )
@@ -151,18 +153,33 @@ def test_metrics_label_routes_alike(servers: tuple[str, str]) -> None:
     assert any('route="/models/{name}/predict"' in line for line in lines[0])
 
 
+@pytest.fixture
+def fast_manifest(fast_samples: Path, tmp_path: Path) -> Path:
+    """A tabular classifier, one with named features, and a regressor."""
+    return write_manifest(
+        tmp_path,
+        f"""
+models:
+  - {{name: iris, runtime: sklearn, path: {fast_samples / "iris-v2.joblib"}}}
+  - {{name: credit, runtime: sklearn, path: {fast_samples / "credit.joblib"},
+     inputs: [{{name: age}}, {{name: income}}, {{name: credit_score}}]}}
+  - {{name: diabetes, runtime: sklearn, path: {fast_samples / "diabetes.joblib"}}}
+""",
+    )
+
+
 @pytest.mark.unit
-def test_the_openapi_document_is_unchanged(samples: Path) -> None:
-    manifest = load_manifest(samples / "models.yaml")
+def test_the_openapi_document_is_unchanged(fast_manifest: Path) -> None:
+    manifest = load_manifest(fast_manifest)
     assert create_app(manifest).openapi() == create_app(manifest, fast_path=False).openapi()
 
 
 @pytest.mark.unit
-def test_the_fast_path_knows_every_prediction_route(samples: Path) -> None:
+def test_the_fast_path_knows_every_prediction_route(fast_manifest: Path) -> None:
     from mlserve import wire
     from mlserve.server.fastpath import PredictionFastPath
 
-    app = create_app(load_manifest(samples / "models.yaml"))
+    app = create_app(load_manifest(fast_manifest))
     assert isinstance(app.fast_path, PredictionFastPath)
     routes = [route for found in app.fast_path.by_suffix.values() for route in found]
     # every operation under every prefix, and V2 inference with and without a version
@@ -194,13 +211,13 @@ class UnencodableAnswers(SklearnRuntime):
 
 @pytest.mark.parametrize("fast_path", [True, False])
 def test_an_unexpected_failure_is_a_500_naming_the_request_id(
-    samples: Path, tmp_path: Path, fast_path: bool
+    fast_samples: Path, tmp_path: Path, fast_path: bool
 ) -> None:
     """FastAPI's server-error layer is behind the fast path: it answers such a failure itself,
     as FastAPI's routing does."""
     manifest = write_manifest(
         tmp_path,
-        f"models:\n  - {{name: iris, runtime: sklearn, path: {samples / 'iris-v1.joblib'}}}\n",
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {fast_samples / 'iris-v1.joblib'}}}\n",
     )
     server = start_server(manifest, runtime_factory=UnencodableAnswers, fast_path=fast_path)
     try:
@@ -236,11 +253,11 @@ def metric(url: str, name: str, **labels: str) -> float:
 
 
 def test_a_caller_that_left_while_queued_never_reaches_the_model(
-    samples: Path, tmp_path: Path
+    fast_samples: Path, tmp_path: Path
 ) -> None:
     manifest = write_manifest(
         tmp_path,
-        f"models:\n  - {{name: iris, runtime: sklearn, path: {samples / 'iris-v1.joblib'}, "
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {fast_samples / 'iris-v1.joblib'}, "
         "batching: {max_batch_size: 8, max_wait_ms: 0}}\n",
     )
     SlowIris.rows_seen.clear()
