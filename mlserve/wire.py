@@ -18,7 +18,8 @@ OPERATION_ROUTES: dict[Operation, str] = {
     "predict_image": "/predict/image",
 }
 VERSION_PREFIX = "/{version}"
-MODEL_PREFIX = "/models/{name}"
+MODELS = "/models"  # every model version, as /model/info
+MODEL_PREFIX = MODELS + "/{name}"
 MODEL_VERSION_PREFIX = "/models/{name}/versions/{version}"
 
 HEALTH = "/health"
@@ -36,12 +37,16 @@ CONSOLE_STATS = "/console/stats"
 V2 = "/v2"
 V2_LIVE = V2 + "/health/live"
 V2_READY = V2 + "/health/ready"
+# Probes: a load balancer or kubelet asks every few seconds; answered, they are no access line
+# at INFO (at DEBUG they are).
+V2_MODELS = V2 + "/models"  # every model's name, versions and platform
 V2_INFER = "/infer"  # after V2 + MODEL_PREFIX or V2 + MODEL_VERSION_PREFIX
 # The model-repository extension (admin key)
 V2_REPOSITORY_INDEX = V2 + "/repository/index"
 V2_REPOSITORY_LOAD = V2 + "/repository/models/{name}/load"
 V2_REPOSITORY_UNLOAD = V2 + "/repository/models/{name}/unload"
 RELOAD = "/admin/reload"  # read the manifest again and apply what changed (admin key)
+PROBES = frozenset({HEALTH, READY, V2_LIVE, V2_READY})
 ADMIN_ROUTES = (V2_REPOSITORY_INDEX, V2_REPOSITORY_LOAD, V2_REPOSITORY_UNLOAD, RELOAD)
 
 REQUEST_ID_HEADER = "x-request-id"

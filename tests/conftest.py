@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,14 @@ def fast_samples(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("fast-samples")
     sample_build.build(folder, only=["iris", "credit", "diabetes"])
     return folder
+
+
+@pytest.fixture
+def iris_folder(fast_samples: Path, tmp_path: Path) -> Path:
+    """A folder of this test's own with iris v1 and v2 in it, to change or break."""
+    for version in ("v1", "v2"):
+        shutil.copy(fast_samples / f"iris-{version}.joblib", tmp_path / f"iris-{version}.joblib")
+    return tmp_path
 
 
 @pytest.fixture(scope="session")

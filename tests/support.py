@@ -106,6 +106,7 @@ def run_cli(
     env: dict[str, str] | None = None,
     timeout: float = 120,
     in_subprocess: bool = False,
+    cwd: Path = ROOT,
 ) -> CliResult:
     """Run the real `mlserve` CLI, in this process through Typer's runner (stdout is not a
     terminal: JSON output, as when piped). `in_subprocess` runs `python -m mlserve` instead,
@@ -119,14 +120,14 @@ def run_cli(
             text=True,
             env=full_env,
             timeout=timeout,
-            cwd=ROOT,
+            cwd=cwd,
         )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
     from typer.testing import CliRunner
 
     from mlserve.cli import app
 
-    with contextlib.chdir(ROOT):
+    with contextlib.chdir(cwd):
         result = CliRunner().invoke(app, list(args), input=input, env=env)
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):

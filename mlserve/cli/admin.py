@@ -76,14 +76,21 @@ def reload(
     output: opt.OutputFormat = "auto",
 ) -> None:
     """Have the server read its manifest again and apply what changed, without a restart.
-    A broken manifest changes nothing: the server's message is printed and the exit code is 1."""
+    A broken manifest changes nothing: the server's message is printed and the exit code is 1.
+    The exit code is 1 too when any version failed to load (a changed one that failed keeps
+    its previous files serving): each is listed with its reason on stderr."""
     with _client(url, admin_key, timeout, retries) as client:
         report = client.reload()
+    reasons = report.pop("reasons", [])
     if wants_json(output):
-        write_json(report)
-        return
-    for outcome, keys in report.items():
-        typer.echo(f"{outcome}: {', '.join(keys) if keys else '-'}")
+        write_json({**report, "reasons": reasons})
+    else:
+        for outcome, keys in report.items():
+            typer.echo(f"{outcome}: {', '.join(keys) if keys else '-'}")
+    if report.get("kept") or report.get("failed"):
+        for reason in reasons:
+            typer.echo(f"error: {reason}", err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,16 +11,17 @@ from mlserve.cli.connect import connect
 from mlserve.cli.output import handles_errors, stdout_table, wants_json, write_json
 
 InfoFormat = Annotated[
-    Literal["auto", "json", "table", "wide"],
+    Literal["auto", "json", "table", "wide", "tsv"],
     typer.Option(
         "--output",
         "-o",
         help="auto: a compact table on a terminal (80 columns), JSON when piped; "
-        "wide: every column.",
+        "wide: every column, one line per version, however long; tsv: the same, tab-separated.",
     ),
 ]
 COMPACT = ["model", "version", "status", "runtime", "takes"]
-WIDE = [*COMPACT, "default", "framework", "engine", "device", "threads", "task", "labels", "reason"]
+# The version column marks the default with `*`; a column empty in every row is left out.
+WIDE = [*COMPACT, "framework", "engine", "device", "threads", "task", "labels", "reason"]
 
 
 @handles_errors
@@ -36,17 +37,18 @@ def info(
     """List every model version: status, runtime, what it takes (-o wide: device, labels...)."""
     with connect(url, local, manifest, api_key, timeout, retries) as client:
         body = client.info()
-    if output == "wide":
-        show_info(body, wide=True)
+    if output in ("wide", "tsv"):
+        show_lines(body, separator="\t" if output == "tsv" else "  ")
     elif wants_json(output):
         write_json(body)
     else:
-        show_info(body, wide=False)
+        show_info(body)
 
 
-def show_info(body: dict[str, Any], *, wide: bool) -> None:
-    """One row per model version; a replicas column when a backend runs several copies."""
-    columns = WIDE if wide else COMPACT
+def show_info(body: dict[str, Any]) -> None:
+    """The compact table, one row per model version; a replicas column when a backend runs
+    several copies."""
+    columns = COMPACT
     if any("replicas" in m for m in body["models"]):
         columns = [*columns, "replicas"]
     title = f"default model: {body.get('default_model')}"
@@ -55,11 +57,29 @@ def show_info(body: dict[str, Any], *, wide: bool) -> None:
         title += f" · CPU budget: {budget['cpus']} ({budget['source']})"
     with stdout_table(title) as table:
         for column in columns:
-            table.add_column(column, overflow="fold" if wide else "ellipsis")
+            table.add_column(column, overflow="ellipsis")
         for m in body["models"]:
             table.add_row(*(_cell(m, column) for column in columns))
     if body.get("routing"):
         show_routing(body["routing"])
+
+
+def show_lines(body: dict[str, Any], separator: str) -> None:
+    """Every column, one line per version: a line may run past the terminal, a word is never
+    split across lines. Columns with no value in any row are left out."""
+    columns = [*WIDE, *(["replicas"] if any("replicas" in m for m in body["models"]) else [])]
+    rows = [[_cell(m, c) for c in columns] for m in body["models"]]
+    kept = [i for i, _ in enumerate(columns) if any(row[i] for row in rows)]
+    table = [[columns[i] for i in kept], *([row[i] for i in kept] for row in rows)]
+    if separator == "\t":
+        lines = ["\t".join(cell.replace("\t", " ") for cell in row) for row in table]
+    else:
+        widths = [max(len(row[i]) for row in table) for i in range(len(kept))]
+        lines = [
+            separator.join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            for row in table
+        ]
+    typer.echo("\n".join(lines))
 
 
 def show_routing(routing: dict[str, Any]) -> None:
@@ -93,6 +113,8 @@ def _cell(model: dict[str, Any], column: str) -> str:
         value = "yes" if model.get("default") else ""
     elif column == "framework" and model.get("framework"):
         value = f"{model['framework']} {model.get('framework_version') or ''}".strip()
+    elif column == "reason":  # why it failed, or why a reload's replacement did
+        value = model.get("replacement_error") or model.get("reason")
     elif column == "labels":
         value = ", ".join(model.get("labels") or [])
     elif column == "replicas" and model.get("replica_details"):

@@ -13,6 +13,8 @@ from mlserve import wire
 from mlserve.cli.output import handles_errors
 from mlserve.errors import CouldNotStart, MlserveError
 
+DEFAULT_MANIFEST = Path("models.yaml")
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 LogFormat = Literal["text", "json"]
 HttpParser = Literal["auto", "httptools", "h11"]
@@ -20,7 +22,13 @@ HttpParser = Literal["auto", "httptools", "h11"]
 
 @handles_errors
 def serve(
-    manifest: Annotated[Path, typer.Argument(help="models.yaml to serve.")],
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            envvar=wire.ENV_MANIFEST,
+            help="models.yaml to serve, or a folder holding one [./models.yaml].",
+        ),
+    ] = DEFAULT_MANIFEST,
     host: Annotated[
         str | None, typer.Option(help="Bind address [manifest, else 127.0.0.1].")
     ] = None,
@@ -132,6 +140,7 @@ def serve(
 
     keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names
     keys_from_env(spec.server.admin_key_env)
+    _check_port(spec.server.host, spec.server.port)  # before printing where it will serve
     if spec.server.log_format == "text":
         base = f"http://{spec.server.host}:{spec.server.port}"
         console_url = f"console {base}{wire.CONSOLE}  " if spec.server.console else ""
@@ -139,7 +148,6 @@ def serve(
             f"mlserve: {console_url}API docs {base}{wire.DOCS}  metrics {base}{wire.METRICS}",
             err=True,
         )
-    _check_port(spec.server.host, spec.server.port)
     if backend == "ray":
         try:
             from mlserve.scale import ray_serve
@@ -149,7 +157,7 @@ def serve(
             ) from None
         ray_serve.run(spec, ray_address)
         return
-    run_server(str(manifest.resolve()), spec)
+    run_server(str(spec.source.resolve()), spec)
 
 
 def _check_port(host: str, port: int) -> None:

@@ -7,13 +7,20 @@ from typing import Annotated
 
 import typer
 
+from mlserve import wire
 from mlserve.cli.output import handles_errors
 from mlserve.errors import MlserveError
 
 
 @handles_errors
 def validate(
-    manifest: Annotated[Path, typer.Argument(help="models.yaml to check.")],
+    manifest: Annotated[
+        Path,
+        typer.Argument(
+            envvar=wire.ENV_MANIFEST,
+            help="models.yaml to check, or a folder holding one [./models.yaml].",
+        ),
+    ] = Path("models.yaml"),
     load: Annotated[bool, typer.Option("--load", help="Also load every model.")] = False,
 ) -> None:
     """Check MANIFEST: schema, files, versions; with --load, load every model too."""

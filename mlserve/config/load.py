@@ -21,10 +21,21 @@ from mlserve.errors import ManifestError
 def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     """Read, validate and resolve a manifest; raise ManifestError with one clear message."""
     path = Path(path)
+    if path.is_dir():
+        if not (path / "models.yaml").is_file():
+            raise ManifestError(f"{path} is a folder with no models.yaml in it")
+        path = path / "models.yaml"
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read manifest: {exc}") from None
+    except UnicodeDecodeError:
+        raise ManifestError(
+            f"{path} is not a manifest (not UTF-8 text: a model file?); pass the models.yaml "
+            "that names it"
+        ) from None
+    except FileNotFoundError:
+        raise ManifestError(f"{path}: no such manifest") from None
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
     try:
         raw = yaml.safe_load(text)
         root = yaml.compose(text, Loader=yaml.SafeLoader)

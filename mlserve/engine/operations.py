@@ -105,7 +105,7 @@ class Operations:
             log.info(
                 "reloaded %s: %s",
                 manifest.source,
-                ", ".join(f"{k} {len(v)}" for k, v in report.items()),
+                ", ".join(f"{k} {len(v)}" for k, v in report.items() if k != "reasons"),
                 extra={"event": "reloaded", **report},
             )
             return report
@@ -116,7 +116,13 @@ class Operations:
         """Load the table's new entries (startup ones, and those replacing a loaded version)
         while the current ones serve; where a replacement fails, put the current entry back
         in the table, so that it keeps serving."""
-        report: dict[str, list[str]] = {"loaded": [], "kept": [], "failed": [], "removed": []}
+        report: dict[str, list[str]] = {
+            "loaded": [],
+            "kept": [],
+            "failed": [],
+            "removed": [],
+            "reasons": [],  # "name:version: why", for each kept or failed version
+        }
         for name, versions in table.by_name.items():
             for version, entry in list(versions.items()):
                 if entry in current:
@@ -128,16 +134,18 @@ class Operations:
                     before.replacement_error = entry.reason
                     versions[version] = before
                     report["kept"].append(entry.spec.key)
+                    report["reasons"].append(f"{entry.spec.key}: {entry.public_reason}")
                     log.error(
                         "reload: model %s keeps its previous files: %s",
                         entry.spec.key,
                         entry.reason,
                         extra={"event": "reload_kept", "model": name, "version": version},
                     )
+                elif entry.status == "failed":
+                    report["failed"].append(entry.spec.key)
+                    report["reasons"].append(f"{entry.spec.key}: {entry.public_reason}")
                 else:
-                    report["failed" if entry.status == "failed" else "loaded"].append(
-                        entry.spec.key
-                    )
+                    report["loaded"].append(entry.spec.key)
         return report
 
     def _current(self, name: str, version: str) -> ModelEntry | None:

@@ -329,6 +329,9 @@ class ReloadReport(BaseModel):
     kept: list[str] = Field(description="changed versions that failed to load: the old serve")
     failed: list[str] = Field(description="new versions that failed to load")
     removed: list[str] = Field(description="versions gone from the manifest")
+    reasons: list[str] = Field(
+        default=[], description="why each kept or failed version did not load (name:version: why)"
+    )
 
 
 ADMIN_ERROR_TEXT = {

@@ -18,6 +18,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     generate_latest,
     multiprocess,
 )
@@ -40,6 +41,8 @@ class Metrics(CoreObserver):
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        # The process's own CPU, memory and open files (process_*), as a scrape expects.
+        ProcessCollector(registry=r)
         self.requests = Counter(
             "mlserve_requests",
             "HTTP requests by route, model and status",
@@ -200,8 +203,19 @@ class Metrics(CoreObserver):
         if os.environ.get(MULTIPROCESS_ENV):
             combined = CollectorRegistry()
             multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]
-            return generate_latest(combined)
-        return generate_latest(self.registry)
+            return without_created(generate_latest(combined))
+        return without_created(generate_latest(self.registry))
+
+
+def without_created(text: bytes) -> bytes:
+    """The exposition without the `*_created` samples: a timestamp per labelled series that
+    doubles the series a scrape stores and that no dashboard reads. Dropped here rather than
+    by prometheus-client's global switch, which would change an embedding program's metrics."""
+    return b"".join(
+        line
+        for line in text.splitlines(keepends=True)
+        if not line.split(b"{", 1)[0].split(b" ", 1)[0].endswith(b"_created")
+    )
 
 
 def metrics_router(metrics: Metrics) -> APIRouter:

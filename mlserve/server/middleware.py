@@ -4,15 +4,17 @@ one access-log line and the request metrics, per request."""
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mlserve import wire
 from mlserve.bodies import header
 from mlserve.engine.context import RequestInfo, current
 from mlserve.server.live import LiveStats
-from mlserve.server.logs import access_writer
+from mlserve.server.logs import ACCESS_LOGGER, access_writer
 from mlserve.server.metrics import Metrics
 
 
@@ -32,6 +34,7 @@ class RequestContext:
         self.echo = echo_request_id
         # Chosen once: the logging set-up is in place before the app is built.
         self.write_access = access_writer()
+        self.log_probes = logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.DEBUG)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +65,8 @@ class RequestContext:
             self.metrics.observe_request(route, info.model, info.version, status, seconds)
             if self.live is not None and info.model is not None and info.version is not None:
                 self.live.observe_request(info.model, info.version, status, seconds)
-            if self.write_access is not None:
+            quiet_probe = status < 400 and scope["path"] in wire.PROBES and not self.log_probes
+            if self.write_access is not None and not quiet_probe:
                 self.write_access(
                     (
                         info.request_id,

@@ -125,6 +125,10 @@ async def model_info(request: Request) -> Response:
     return FastJSONResponse(core_of(request).info())
 
 
+async def all_models(request: Request) -> Response:
+    return FastJSONResponse(core_of(request).info())
+
+
 async def one_model(request: Request, name: str) -> Response:
     return FastJSONResponse(core_of(request).info(name))
 
@@ -143,6 +147,12 @@ def status_router() -> APIRouter:
             wire.MODEL_INFO,
             model_info,
             "every model version: status, inputs, labels, device",
+            {200: {"model": ModelsInfo}},
+        ),
+        (
+            wire.MODELS,
+            all_models,
+            "every model version, as /model/info",
             {200: {"model": ModelsInfo}},
         ),
         (

@@ -24,7 +24,13 @@ from mlserve.protocols.v2.codec import (
     costly_to_parse,
     parse_request,
 )
-from mlserve.protocols.v2.mapping import metadata, model_inputs, response_parts, to_outputs
+from mlserve.protocols.v2.mapping import (
+    metadata,
+    model_inputs,
+    model_list,
+    response_parts,
+    to_outputs,
+)
 from mlserve.server.body import read_bytes
 from mlserve.server.responses import FastJSONResponse
 from mlserve.server.routes import core_of
@@ -50,6 +56,10 @@ async def server_metadata() -> Response:
     return FastJSONResponse(
         {"name": "mlserve", "version": __version__, "extensions": ["binary_tensor_data"]}
     )
+
+
+async def models(request: Request) -> Response:
+    return FastJSONResponse(model_list(core_of(request).entries()))
 
 
 async def live() -> Response:
@@ -103,6 +113,13 @@ def v2_router() -> APIRouter:
     router.add_api_route(wire.V2 + "/", server_metadata, methods=["GET"], include_in_schema=False)
     router.add_api_route(wire.V2_LIVE, live, methods=["GET"], **docs["live"])
     router.add_api_route(wire.V2_READY, ready, methods=["GET"], **docs["ready"])
+    router.add_api_route(
+        wire.V2_MODELS,
+        models,
+        methods=["GET"],
+        summary="every model: name, versions, platform",
+        operation_id="v2_models",
+    )
     for prefix, versioned in (
         (wire.V2 + wire.MODEL_PREFIX, False),
         (wire.V2 + wire.MODEL_VERSION_PREFIX, True),

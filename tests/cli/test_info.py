@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.support import run_cli
+from tests.support import run_cli, write_manifest
 
 
 def test_info_json_remote_and_local(live_server: str, sample_manifest: Path) -> None:
@@ -28,3 +28,38 @@ def test_info_table(live_server: str) -> None:
     assert result.code == 0
     for word in ("iris", "credit", "sklearn", "ready", "age, income, credit_score"):
         assert word in result.stdout
+
+
+def test_wide_is_one_line_per_version_at_any_width_with_no_empty_column(
+    fast_samples: Path, tmp_path: Path
+) -> None:
+    """At 80 columns rich folded every word ("iri/s", "sci/kit/-le/arn") over many lines."""
+    manifest = write_manifest(
+        tmp_path,
+        f"""
+models:
+  - {{name: iris, version: v1, runtime: sklearn, path: {fast_samples / "iris-v1.joblib"}}}
+  - {{name: iris, version: v2, default: true, runtime: sklearn,
+     path: {fast_samples / "iris-v2.joblib"}}}
+  - {{name: broken, runtime: sklearn, path: {tmp_path / "broken.joblib"}}}
+""",
+    )
+    (tmp_path / "broken.joblib").write_bytes(b"not a pickle at all")
+    for columns in ("80", "120"):
+        wide = run_cli(
+            "info", "--local", "--manifest", str(manifest), "-o", "wide", env={"COLUMNS": columns}
+        )
+        assert wide.code == 0, wide.stderr
+        header, *rows = wide.stdout.splitlines()
+        assert len(rows) == 3  # one line per version, however long
+        assert header.split()[:5] == ["model", "version", "status", "runtime", "takes"]
+        assert "default" not in header.split()  # the version's `*` says it
+        assert "scikit-learn" in wide.stdout  # whole words
+        assert "iris  v2 *" in wide.stdout.replace("   ", "  ")
+        broken = next(r for r in rows if r.startswith("broken"))
+        assert "failed" in broken
+        assert "broken.joblib" in broken  # the reason column says why
+    tsv = run_cli("info", "--local", "--manifest", str(manifest), "-o", "tsv")
+    cells = [line.split("\t") for line in tsv.stdout.splitlines()]
+    assert len({len(row) for row in cells}) == 1  # every row has every column
+    assert cells[0][-1] == "reason"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.models import slow_classifier
-from tests.support import serving_process, write_manifest
+from tests.support import run_cli, serving_process, write_manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -121,3 +122,31 @@ models:
             assert response.status_code == 413
             assert "the limit is 3" in response.json()["message"]
         served.terminate()
+
+
+def test_serve_finds_a_folders_manifest_and_refuses_a_taken_port_before_printing_urls(
+    fast_samples: Path, tmp_path: Path
+) -> None:
+    write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {fast_samples / 'iris-v1.joblib'}}}\n",
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run_cli("serve", str(tmp_path), "--port", str(port), in_subprocess=True)
+    assert result.code != 0
+    assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "API docs" not in result.stderr  # no URL of a server that never started
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_reads_the_manifest_from_the_environment(fast_samples: Path, tmp_path: Path) -> None:
+    manifest = write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {fast_samples / 'iris-v1.joblib'}}}\n",
+    )
+    with serving_process(env={"MLSERVE_MANIFEST": str(manifest)}) as served:
+        answer = httpx.post(served.url + "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
+        assert answer.status_code == 200, answer.text

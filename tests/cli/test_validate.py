@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support import run_cli, write_manifest
 
 
@@ -35,3 +37,20 @@ def test_load_reports_a_corrupt_model(tmp_path: Path) -> None:
     assert result.code == 1
     assert "a:v1: FAILED" in result.stdout
     assert "1 model(s) failed to load" in result.stderr
+
+
+def test_the_manifest_comes_from_the_environment_or_the_current_folder(
+    fast_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As every other command finds it: $MLSERVE_MANIFEST, else ./models.yaml."""
+    write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {fast_samples / 'iris-v1.joblib'}}}\n",
+    )
+    from_env = run_cli("validate", env={"MLSERVE_MANIFEST": str(tmp_path / "models.yaml")})
+    assert from_env.code == 0, from_env.stderr
+    assert "ok, 1 model version(s): iris:v1" in from_env.stdout
+    monkeypatch.delenv("MLSERVE_MANIFEST", raising=False)
+    here = run_cli("validate", cwd=tmp_path)
+    assert here.code == 0, here.stderr
+    assert "ok, 1 model version(s)" in here.stdout

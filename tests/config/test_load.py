@@ -163,8 +163,24 @@ models:
 
 def test_not_a_mapping_and_unreadable(folder: Path) -> None:
     assert "expected a mapping" in refused(folder, "- just a list\n")
-    with pytest.raises(ManifestError, match="cannot read manifest"):
+    with pytest.raises(ManifestError, match=r"missing\.yaml: no such manifest"):
         load_manifest(folder / "missing.yaml")
+
+
+def test_a_folder_means_its_models_yaml(folder: Path) -> None:
+    write_manifest(folder, "models:\n  - {name: iris, runtime: sklearn, path: a.joblib}\n")
+    assert load_manifest(folder).source == folder / "models.yaml"
+    empty = folder / "empty"
+    empty.mkdir()
+    with pytest.raises(ManifestError, match=r"is a folder with no models\.yaml in it"):
+        load_manifest(empty)
+
+
+def test_a_model_file_given_as_the_manifest_is_named_as_such(folder: Path) -> None:
+    model = folder / "model.joblib"
+    model.write_bytes(b"\x80\x04\x95\xff\xfe binary pickle")
+    with pytest.raises(ManifestError, match=r"is not a manifest .*a model file"):
+        load_manifest(model)
 
 
 def test_empty_models_list(folder: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import weakref
 from collections import Counter
 from pathlib import Path
@@ -24,11 +23,9 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-def folder(tmp_path: Path, fast_samples: Path) -> Path:
-    for name in ("iris-v1.joblib", "iris-v2.joblib"):
-        shutil.copy(fast_samples / name, tmp_path / name)
-    (tmp_path / "corrupt.joblib").write_bytes(b"\x80\x04 definitely not a pickle")
-    return tmp_path
+def folder(iris_folder: Path) -> Path:
+    (iris_folder / "corrupt.joblib").write_bytes(b"\x80\x04 definitely not a pickle")
+    return iris_folder
 
 
 def registry_for(folder: Path, text: str) -> ModelRegistry:

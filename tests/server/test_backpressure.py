@@ -3,7 +3,6 @@ frees its queue slot, and /health answers through all of it."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.models import slow_classifier
-from tests.support import write_manifest
+from tests.support import wait_for, write_manifest
 
 ROW = {"features": [5.1, 3.5, 1.4, 0.2]}
 
@@ -106,7 +105,9 @@ models:
     )
     with ThreadPoolExecutor(2) as pool:
         busy = pool.submit(httpx.post, url + "/predict", json=ROW, timeout=30)
-        time.sleep(0.3)  # the model call (1 s) is under way
+        # The request reached the model's queue (the gauge is set on submit): its 1 s model
+        # call is under way.
+        wait_for(lambda: 'mlserve_queue_depth{model="slow"' in httpx.get(url + "/metrics").text)
         health = httpx.get(url + "/health", timeout=30)
         assert health.status_code == 200
         assert not busy.done()  # /health came back while the model was still working

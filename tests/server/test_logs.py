@@ -7,9 +7,11 @@ import gc
 import io
 import logging
 import logging.config
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -23,6 +25,7 @@ from mlserve.server.logs import (
     access_writer,
     log_config,
 )
+from tests.support import write_manifest
 
 pytestmark = pytest.mark.unit
 
@@ -198,3 +201,23 @@ def test_other_logging_setups_get_plain_records(caplog: pytest.LogCaptureFixture
 def test_access_lines_off_below_info(configured: io.StringIO) -> None:
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.WARNING)
     assert access_writer() is None
+
+
+def test_answered_probes_are_no_access_line_at_info(
+    iris_folder: Path, serve_app: Callable[..., httpx.Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kubelet probing every few seconds filled the log (47 /ready lines in one start)."""
+    caplog.set_level(logging.INFO, logger="mlserve.access")
+    client = serve_app(
+        write_manifest(
+            iris_folder, "models:\n  - {name: iris, runtime: sklearn, path: iris-v2.joblib}\n"
+        )
+    )
+    for path in ("/health", "/ready", "/v2/health/live", "/v2/health/ready"):
+        assert client.get(path).status_code == 200
+    assert client.post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}).status_code == 200
+    assert client.get("/nowhere").status_code == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "mlserve.access"]
+    assert any("POST /predict" in line for line in lines)
+    assert any("GET /nowhere" in line for line in lines)
+    assert not [line for line in lines if "/health" in line or "/ready" in line]

@@ -80,3 +80,14 @@ models:
     assert value(found, "mlserve_model_state", model="iris", version="v1", state="ready") == 1
     assert value(found, "mlserve_model_state", model="broken", version="v1", state="failed") == 1
     assert value(found, "mlserve_model_load_seconds", model="iris", version="v1") > 0
+
+
+def test_metrics_have_the_process_collector_and_no_created_series(
+    app_client: httpx.Client,
+) -> None:
+    assert app_client.post("/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}).status_code == 200
+    text = app_client.get("/metrics").text
+    names = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    assert {"process_cpu_seconds_total", "process_resident_memory_bytes"} <= names
+    assert "mlserve_requests_total" in names
+    assert not [n for n in names if n.endswith("_created")]

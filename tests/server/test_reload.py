@@ -28,11 +28,9 @@ MODELS = """
 
 
 @pytest.fixture
-def folder(samples: Path, tmp_path: Path) -> Path:
-    for version in ("v1", "v2"):
-        shutil.copy(samples / f"iris-{version}.joblib", tmp_path / f"iris-{version}.joblib")
-    shutil.copy(samples / "iris-v1.joblib", tmp_path / "iris-v3.joblib")
-    return tmp_path
+def folder(iris_folder: Path) -> Path:
+    shutil.copy(iris_folder / "iris-v1.joblib", iris_folder / "iris-v3.joblib")
+    return iris_folder
 
 
 def manifest(folder: Path, models: str = MODELS, routing: str = "") -> Path:
@@ -184,3 +182,26 @@ def test_sighup_and_the_reload_route_reach_every_worker(folder: Path) -> None:
         wait_for(lambda: {version_of(url, fresh=True) for _ in range(20)} == {"v2"})
         # the workers were reloaded, not restarted: the supervisor kept them
         assert "restarting processes" not in served.output()
+
+
+def test_a_reload_that_keeps_a_version_exits_1_and_names_the_reason(
+    folder: Path, serve_manifest: Callable[..., str]
+) -> None:
+    """A deploy script must notice: the garbage file is refused, the old model serves on,
+    `mlserve reload` exits 1 saying why, and `info -o wide` shows the reason too."""
+    url = serve_manifest(manifest(folder))
+    (folder / "iris-v2.joblib").write_bytes(b"corrupt: not a pickle")
+    result = run_cli("reload", "--url", url)
+    assert result.code == 1, result.stdout
+    assert "kept: iris:v2" in result.stdout
+    assert "error: iris:v2: iris-v2.joblib" in result.stderr
+    assert httpx.post(url + "/models/iris/versions/v2/predict", json=ROW).status_code == 200
+    wide = run_cli("info", "--url", url, "-o", "wide")
+    row = next(
+        line for line in wide.stdout.splitlines() if line.startswith("iris") and " v2" in line
+    )
+    assert "ready" in row
+    assert "iris-v2.joblib" in row  # the failed replacement's reason
+    clean = run_cli("reload", "--url", url, "-o", "json")
+    assert clean.code == 1  # still the same broken file
+    assert json.loads(clean.stdout)["reasons"][0].startswith("iris:v2: ")

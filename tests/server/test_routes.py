@@ -271,3 +271,15 @@ def test_named_feature_rows_get_the_float32_range_check(server: httpx.Client) ->
         response = post(server, path, body)
         assert response.status_code == 400, response.text
         assert "1e+39 is out of range" in response.json()["message"]
+
+
+def test_the_model_lists_answer_where_clients_look_first(server: httpx.Client) -> None:
+    listed = server.get("/models")
+    assert listed.status_code == 200
+    assert listed.json()["models"] == server.get("/model/info").json()["models"]
+    v2 = server.get("/v2/models")
+    assert v2.status_code == 200
+    by_name = {m["name"]: m for m in v2.json()["models"]}
+    assert by_name["iris"]["versions"] == ["v1", "v2"]
+    assert by_name["iris"]["platform"] == "sklearn"
+    assert {"credit", "sentiment", "digits"} <= set(by_name)

@@ -27,10 +27,8 @@ V1 = """
 
 
 @pytest.fixture
-def folder(samples: Path, tmp_path: Path) -> Path:
-    for version in ("v1", "v2"):
-        shutil.copy(samples / f"iris-{version}.joblib", tmp_path / f"iris-{version}.joblib")
-    return tmp_path
+def folder(iris_folder: Path) -> Path:
+    return iris_folder
 
 
 def serve(folder: Path, serve_manifest: Callable[..., str], routing: str, more: str = "") -> str:

@@ -39,6 +39,19 @@ def metadata(entry: ModelEntry, versions: list[str]) -> dict[str, Any]:
     }
 
 
+def model_list(entries: list[ModelEntry]) -> dict[str, Any]:
+    """Every model's name, versions (in the manifest's order) and platform."""
+    models: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        spec = entry.spec
+        listed = models.setdefault(
+            spec.name,
+            {"name": spec.name, "versions": [], "platform": runtimes.platform(spec.runtime)},
+        )
+        listed["versions"].append(spec.version)
+    return {"models": list(models.values())}
+
+
 def input_metadata(entry: ModelEntry, info: RuntimeInfo) -> list[dict[str, Any]]:
     if info.input_kind == "text" or info.input_kind == "image":
         return [{"name": info.input_kind, "datatype": "BYTES", "shape": [-1]}]
