@@ -133,7 +133,7 @@ def batch(
 def _report_stop(destination: OutputFile, out: str) -> None:
     total = destination.kept_rows + destination.written
     where = f" to {out}" if out != "-" else ""
-    resume = "; resume with --resume" if out != "-" else ""
+    resume = "; resume with --resume" if out != "-" and total else ""
     typer.echo(f"mlserve: {total} rows written{where}{resume}", err=True)
 
 

@@ -144,10 +144,20 @@ def _routing_problem(
 
 
 def _explain(path: Path, raw: dict[str, Any], root: Any, exc: ValidationError) -> str:
-    """Turn pydantic's first error into: file, model, field, line, and what was expected."""
+    """Turn pydantic's errors into lines of: file, model, field, line, and what was expected;
+    the first on the first line, each other one below it."""
     # An unknown key usually explains the rest (a misspelt `path` is also a missing one).
     errors = sorted(_flat_errors(exc), key=lambda e: e[0]["type"] != "extra_forbidden")
-    first, options = errors[0]
+    lines = [_explain_one(path, raw, root, error, options) for error, options in errors]
+    if len(lines) == 1:
+        return lines[0]
+    others = "\n".join(f"  also: {line}" for line in lines[1:])
+    return f"{lines[0]} (and {len(lines) - 1} more problem(s), below)\n{others}"
+
+
+def _explain_one(
+    path: Path, raw: dict[str, Any], root: Any, first: Any, options: type[BaseModel] | None
+) -> str:
     loc = tuple(first["loc"])
     name = version = None
     if len(loc) >= 2 and loc[0] == "models" and isinstance(loc[1], int):
@@ -163,8 +173,7 @@ def _explain(path: Path, raw: dict[str, Any], root: Any, exc: ValidationError) -
         message = f"unknown key {field!r}{hint}"
     elif first["type"] == "missing":
         message = f"missing required field {field!r}"
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return f"{_where(path, name, version, *loc, root=root)}: {message}{more}"
+    return f"{_where(path, name, version, *loc, root=root)}: {message}"
 
 
 ErrorDetail = Any  # one of pydantic's error dicts

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -220,3 +221,25 @@ def test_ctrl_c_keeps_a_gap_free_prefix_and_resume_completes(
     assert answered(target) == list(range(20_000))
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
     assert os.path.getsize(target) > 0
+
+
+def test_answers_get_the_umasks_mode_and_a_failure_at_row_0_suggests_no_resume(
+    live_server: str, tmp_path: Path
+) -> None:
+    """Answers were always 0600 (mkstemp's mode), and `--resume` was suggested when there
+    was nothing to resume."""
+    source, target = tmp_path / "rows.csv", tmp_path / "out.jsonl"
+    source.write_text(csv_text(ROWS))
+    previous = os.umask(0o022)
+    try:
+        result = run_cli("batch", "-i", str(source), "--out", str(target), "--url", live_server)
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.stderr
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    bad, nothing = tmp_path / "bad.csv", tmp_path / "nothing.jsonl"
+    bad.write_text("5.1,oops,1.4,0.2\n")
+    failed = run_cli("batch", "-i", str(bad), "--out", str(nothing), "--url", live_server)
+    assert failed.code == 1
+    assert "0 rows written" in failed.stderr
+    assert "--resume" not in failed.stderr

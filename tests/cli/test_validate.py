@@ -54,3 +54,18 @@ def test_the_manifest_comes_from_the_environment_or_the_current_folder(
     here = run_cli("validate", cwd=tmp_path)
     assert here.code == 0, here.stderr
     assert "ok, 1 model version(s)" in here.stdout
+
+
+def test_every_problem_of_a_manifest_is_listed(tmp_path: Path) -> None:
+    """It said "(and 2 more problem(s))" and showed only the first."""
+    path = write_manifest(
+        tmp_path,
+        "models:\n  - {name: a, runtime: sklearn, path: x, colour: red}\n"
+        "  - {name: b, runtime: sklearn}\n",
+    )
+    result = run_cli("validate", str(path))
+    assert result.code == 1
+    assert "unknown key 'colour'" in result.stderr
+    assert "more problem(s), below" in result.stderr
+    assert "also:" in result.stderr
+    assert "missing required field 'path'" in result.stderr

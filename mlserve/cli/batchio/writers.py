@@ -162,6 +162,9 @@ class OutputFile:
         )
         os.close(handle)
         self._temp = Path(temp)
+        # mkstemp makes it 0600; the answers get the mode any new file would (the umask's),
+        # or the mode of the file they replace.
+        os.chmod(temp, target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode())
         self.writer = self._open_writer(resume and target.exists())
 
     def _open_writer(self, resume: bool) -> Writer:
@@ -223,3 +226,10 @@ def _kept_parquet(path: Path) -> Any:
         return pq.read_table(path)
     except Exception as exc:  # an interrupted Parquet file has no footer: nothing to keep
         raise InputError(f"--resume: {path} is not a complete Parquet file ({exc})") from None
+
+
+def _new_file_mode() -> int:
+    """0666 less the process's umask (read by setting it, then put back)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
