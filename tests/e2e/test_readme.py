@@ -104,3 +104,23 @@ def test_the_readme_points_to_nothing_outside_the_repository() -> None:
     license_file = ROOT / "LICENSE"
     assert license_file.read_text().startswith("MIT License")
     assert 'license-files = ["LICENSE"]' in (ROOT / "pyproject.toml").read_text()
+
+
+@pytest.mark.unit
+def test_the_python_client_example_needs_only_what_the_readme_installs() -> None:
+    """The test environment has every dev package, so the example ran here while it failed
+    after the README's own install (pandas was only a dev package)."""
+    import tomllib
+
+    section = README.split("## Python client", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S)
+    assert code
+    imported = set(re.findall(r"^import ([\w, ]+)", code.group(1), re.M))
+    modules = {m.split(" as ")[0].strip() for line in imported for m in line.split(",")}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    installed = {re.split(r"[<>=\[ ]", d)[0] for d in project["dependencies"]}
+    for extra in re.findall(r"\w+", extras["all"][0].split("[", 1)[1]):
+        installed |= {re.split(r"[<>=\[ ]", d)[0] for d in extras[extra]}
+    for module in modules - {"mlserve"} - set(sys.stdlib_module_names):
+        assert module in installed, f"the example imports {module}; .[all] does not install it"
