@@ -395,8 +395,13 @@ class ModelRegistry:
         runtime = self._new_runtime(spec.model_copy(update={"threads": threads}))
         try:
             runtime.load()
-        except ImportError as exc:  # the framework is not installed: say what to install
-            raise missing_framework(spec.runtime, exc) from None
+        except ImportError as exc:
+            if not _is_module_name(exc.name):  # a pickle's bytes read as a module name
+                raise ValueError(
+                    f"not a {spec.runtime} model file (reading it asked for a module named "
+                    f"{(exc.name or '')[:40]!r})"
+                ) from None
+            raise missing_framework(spec.runtime, exc) from None  # say what to install
         self.native_threads = cpus.native_pool_threads()  # the model may have loaded pools
         return runtime
 
@@ -408,6 +413,10 @@ class ModelRegistry:
 
     def states(self, *, full: bool = True) -> list[dict[str, Any]]:
         return [e.state(full=full) for e in self.entries()]
+
+
+def _is_module_name(name: str | None) -> bool:
+    return bool(name) and all(part.isidentifier() for part in (name or "").split("."))
 
 
 def _weak_refs(runtime: Runtime) -> list[weakref.ref[Any]]:

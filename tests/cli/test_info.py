@@ -55,7 +55,8 @@ models:
         assert header.split()[:5] == ["model", "version", "status", "runtime", "takes"]
         assert "default" not in header.split()  # the version's `*` says it
         assert "scikit-learn" in wide.stdout  # whole words
-        assert "iris  v2 *" in wide.stdout.replace("   ", "  ")
+        default = next(r for r in rows if r.split()[:2] == ["iris", "v2"])
+        assert default.split()[2:4] == ["*", "ready"]  # the version column marks the default
         broken = next(r for r in rows if r.startswith("broken"))
         assert "failed" in broken
         assert "broken.joblib" in broken  # the reason column says why

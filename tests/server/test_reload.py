@@ -191,10 +191,11 @@ def test_a_reload_that_keeps_a_version_exits_1_and_names_the_reason(
     `mlserve reload` exits 1 saying why, and `info -o wide` shows the reason too."""
     url = serve_manifest(manifest(folder))
     (folder / "iris-v2.joblib").write_bytes(b"corrupt: not a pickle")
-    result = run_cli("reload", "--url", url)
+    result = run_cli("reload", "--url", url, "-o", "table")
     assert result.code == 1, result.stdout
     assert "kept: iris:v2" in result.stdout
     assert "error: iris:v2: iris-v2.joblib" in result.stderr
+    assert "not a sklearn model file" in result.stderr  # not "a package is not installed"
     assert httpx.post(url + "/models/iris/versions/v2/predict", json=ROW).status_code == 200
     wide = run_cli("info", "--url", url, "-o", "wide")
     row = next(
