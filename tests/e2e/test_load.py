@@ -1,4 +1,4 @@
-"""A bounded load test on the sample server: 10,000 requests at concurrency 64 across the
+"""A bounded load test on the sample server: 4,000 requests at concurrency 64 across the
 sklearn, torch and text models; nothing fails, and memory comes back to where it was."""
 
 from __future__ import annotations
@@ -52,18 +52,18 @@ async def hammer(url: str, total: int, concurrency: int) -> dict[int, int]:
     return counts
 
 
-def test_ten_thousand_requests_at_concurrency_64(sample_manifest: Path) -> None:
+def test_four_thousand_requests_at_concurrency_64(sample_manifest: Path) -> None:
     with serving_process(str(sample_manifest), "--log-level", "warning") as served:
         url, proc = served.url, served.proc
-        assert asyncio.run(hammer(url, 1000, 64)) == {200: 1000}  # warm-up
+        assert asyncio.run(hammer(url, 500, 64)) == {200: 500}  # warm-up
         before = rss_mb(proc.pid)
         started = time.monotonic()
-        counts = asyncio.run(hammer(url, 10_000, 64))
+        counts = asyncio.run(hammer(url, 4_000, 64))
         seconds = time.monotonic() - started
         after = rss_mb(proc.pid)
     print(
-        f"10,000 requests at c=64 in {seconds:.1f} s: {counts}; server RSS {before:.0f} MB "
+        f"4,000 requests at c=64 in {seconds:.1f} s: {counts}; server RSS {before:.0f} MB "
         f"before, {after:.0f} MB after"
     )
-    assert counts == {200: 10_000}
+    assert counts == {200: 4_000}
     assert after - before < 50, f"RSS grew from {before:.0f} MB to {after:.0f} MB"
