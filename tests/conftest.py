@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from filelock import FileLock
 
 from sample_models import build as sample_build
 from tests.support import (
@@ -36,13 +37,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+        if _on_ray(item):  # one Ray instance at a time: with pytest-xdist, one worker runs them
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+def _on_ray(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    in_ray_param = callspec is not None and "ray" in callspec.params.values()
+    return in_ray_param or "tests/scale/" in item.nodeid
 
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
     """The sample models, built where the README's serve command builds them. Built once:
-    later sessions reuse what exists (the sentiment fine-tune takes minutes)."""
-    sample_build.build(sample_build.HERE)
+    later sessions reuse what exists; parallel workers wait for the one that builds."""
+    with FileLock(sample_build.HERE / ".build.lock"):
+        sample_build.build(sample_build.HERE)
     return sample_build.HERE
 
 

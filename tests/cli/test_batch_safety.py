@@ -10,13 +10,15 @@ import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.support import ROOT, run_cli
+from tests.models import slow_classifier
+from tests.support import ROOT, run_cli, write_manifest
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5], [4.6, 3.1, 1.5, 0.2]]
 
@@ -180,8 +182,14 @@ def test_parquet_in_and_out(live_server: str, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_keeps_a_gap_free_prefix_and_resume_completes(
-    live_server: str, tmp_path: Path
+    tmp_path: Path, serve_manifest: Callable[..., str]
 ) -> None:
+    # 20 ms a model call, 400 calls: the batch is still running when Ctrl-C comes, however
+    # fast the machine (on the sample server it once finished first).
+    slow_classifier(str(tmp_path / "slow.joblib"), seconds=0.02)
+    live_server = serve_manifest(
+        write_manifest(tmp_path, "models:\n  - {name: iris, runtime: sklearn, path: slow.joblib}\n")
+    )
     source, target = tmp_path / "rows.csv", tmp_path / "out.jsonl"
     source.write_text(csv_text(ROWS * 5000))  # 20,000 rows
     args = [
