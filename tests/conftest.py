@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from filelock import FileLock
 
 from sample_models import build as sample_build
 from tests.support import (
@@ -37,22 +36,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
-        if _on_ray(item):  # one Ray instance at a time: with pytest-xdist, one worker runs them
-            item.add_marker(pytest.mark.xdist_group("ray"))
-
-
-def _on_ray(item: pytest.Item) -> bool:
-    callspec = getattr(item, "callspec", None)
-    in_ray_param = callspec is not None and "ray" in callspec.params.values()
-    return in_ray_param or "tests/scale/" in item.nodeid
 
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
     """The sample models, built where the README's serve command builds them. Built once:
-    later sessions reuse what exists; parallel workers wait for the one that builds."""
-    with FileLock(sample_build.HERE / ".build.lock"):
-        sample_build.build(sample_build.HERE)
+    later sessions reuse what exists (the sentiment fine-tune takes minutes)."""
+    sample_build.build(sample_build.HERE)
     return sample_build.HERE
 
 
@@ -93,33 +83,35 @@ def app_client(sample_manifest: Path) -> Iterator[httpx.Client]:
         yield client
 
 
+@pytest.fixture(scope="session")
+def ray_server_url(sample_manifest: Path) -> Iterator[str]:
+    """The sample manifest on Ray Serve replicas behind a real front, once per session (Ray
+    takes tens of seconds to start): `server` and `server_url` share it."""
+    pytest.importorskip("ray.serve", reason="the ray backend needs mlserve[ray]")
+    with serving_process(str(sample_manifest), "--backend", "ray") as served:
+        yield served.url
+        served.terminate()
+
+
 @pytest.fixture(scope="session", params=["in-process", pytest.param("ray", marks=pytest.mark.slow)])
-def server(request: pytest.FixtureRequest, sample_manifest: Path) -> Iterator[httpx.Client]:
+def server(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
     """The sample models behind each backend: the HTTP contract tests run against the app in
     this process and, under `-m slow`, against Ray Serve replicas behind a real front."""
     if request.param == "in-process":
         yield request.getfixturevalue("app_client")
         return
-    pytest.importorskip("ray.serve", reason="the ray backend needs mlserve[ray]")
-    with (
-        serving_process(str(sample_manifest), "--backend", "ray") as served,
-        httpx.Client(base_url=served.url, timeout=60) as client,
-    ):
+    url = request.getfixturevalue("ray_server_url")
+    with httpx.Client(base_url=url, timeout=60) as client:
         yield client
-        served.terminate()
 
 
 @pytest.fixture(scope="session", params=["uvicorn", pytest.param("ray", marks=pytest.mark.slow)])
-def server_url(request: pytest.FixtureRequest, sample_manifest: Path) -> Iterator[str]:
+def server_url(request: pytest.FixtureRequest) -> str:
     """The sample server's URL on each backend, for clients that need a socket
     (tritonclient, the kserve SDK, mlserve's own)."""
-    if request.param == "uvicorn":
-        yield request.getfixturevalue("live_server")
-        return
-    pytest.importorskip("ray.serve", reason="the ray backend needs mlserve[ray]")
-    with serving_process(str(sample_manifest), "--backend", "ray") as served:
-        yield served.url
-        served.terminate()
+    name = "live_server" if request.param == "uvicorn" else "ray_server_url"
+    url: str = request.getfixturevalue(name)
+    return url
 
 
 @pytest.fixture
