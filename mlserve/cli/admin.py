@@ -23,7 +23,9 @@ AdminKey = Annotated[
         show_default=False,
     ),
 ]
-Name = Annotated[str, typer.Argument(help="Model name, as the manifest names it.")]
+Name = Annotated[
+    str, typer.Argument(help="Model name, as the manifest names it (NAME:VERSION for one version).")
+]
 Version = Annotated[
     str | None,
     typer.Option("--model-version", help="One version (or alias); default: every version."),
@@ -48,6 +50,10 @@ def _repository_command(action: str, doc: str) -> Callable[..., None]:
         timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
         retries: opt.Retries = opt.DEFAULT_RETRIES,
     ) -> None:
+        from mlserve.client.base import split_model
+
+        split_name, model_version = split_model(name, model_version)  # iris:v1, as elsewhere
+        name = split_name or name
         with _client(url, admin_key, timeout, retries) as client:
             getattr(client, f"{action}_model")(name, model_version)
         version = f" version {model_version}" if model_version else ""

@@ -39,7 +39,9 @@ def predict(
     features: Annotated[
         str | None,
         typer.Option(
-            "--features", "-f", help="Comma-separated feature values, e.g. 5.1,3.5,1.4,0.2."
+            "--features",
+            "-f",
+            help="Feature values separated by commas or spaces, e.g. 5.1,3.5,1.4,0.2.",
         ),
     ] = None,
     json_body: Annotated[
@@ -89,8 +91,10 @@ def predict(
 
 
 def parse_features(text: str) -> list[float]:
+    """`5.1,3.5,1.4,0.2`, or separated by spaces (as the console takes them), or both."""
     values = []
-    for i, item in enumerate(text.split(",")):
+    items = text.split(",") if "," in text else text.split()
+    for i, item in enumerate(items):
         try:
             values.append(float(item))
         except ValueError:

@@ -106,3 +106,11 @@ def test_table_output_when_asked(live_server: str) -> None:
     assert result.code == 0
     assert "setosa" in result.stdout
     assert "p(virginica)" in result.stdout
+
+
+def test_features_may_be_separated_by_spaces_as_in_the_console(live_server: str) -> None:
+    spaced = run_cli("predict", "--features", "5.1 3.5 1.4 0.2", "--url", live_server)
+    commas = run_cli("predict", "--features", "5.1,3.5,1.4,0.2", "--url", live_server)
+    assert spaced.code == 0, spaced.stderr
+    assert json.loads(spaced.stdout)["prediction"] == json.loads(commas.stdout)["prediction"]
+    assert json.loads(spaced.stdout)["prediction"] == "setosa"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,24 +24,29 @@ OPEN = {
 
 
 @pytest.fixture
-def secured(
-    sample_manifest: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    serve_manifest: Callable[..., str],
-) -> str:
+def secured_manifest(fast_samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Two iris versions and the credit model behind API keys (set in the environment)."""
     monkeypatch.setenv("TEST_MLSERVE_KEYS", KEYS)
-    text = sample_manifest.read_text().replace(
-        "server:\n", "server:\n  api_key_env: TEST_MLSERVE_KEYS\n"
+    return write_manifest(
+        tmp_path,
+        f"""
+server: {{api_key_env: TEST_MLSERVE_KEYS}}
+models:
+  - {{name: iris, version: v1, runtime: sklearn, path: {fast_samples / "iris-v1.joblib"}}}
+  - {{name: iris, version: v2, runtime: sklearn, path: {fast_samples / "iris-v2.joblib"}}}
+  - {{name: credit, runtime: sklearn, path: {fast_samples / "credit.joblib"}}}
+""",
     )
-    text = re.sub(r"path: (\S+)", lambda m: f"path: {sample_manifest.parent / m.group(1)}", text)
-    secured = tmp_path / "secured.yaml"
-    secured.write_text(text)
-    return serve_manifest(secured)
 
 
-def every_route(url: str) -> list[tuple[str, str]]:
-    spec = httpx.get(url + "/openapi.json").json()
+@pytest.fixture
+def secured(secured_manifest: Path, serve_app: Callable[..., httpx.Client]) -> httpx.Client:
+    """The secured app in this process."""
+    return serve_app(secured_manifest)
+
+
+def every_route(client: httpx.Client) -> list[tuple[str, str]]:
+    spec = client.get("/openapi.json").json()
     routes = []
     for path, methods in spec["paths"].items():
         concrete = path.replace("{name}", "iris").replace("{version}", "v1")
@@ -50,17 +54,15 @@ def every_route(url: str) -> list[tuple[str, str]]:
     return routes
 
 
-def test_every_protected_route_needs_a_key(secured: str) -> None:
+def test_every_protected_route_needs_a_key(secured: httpx.Client) -> None:
     routes = every_route(secured)
     assert len(routes) > 15
     for method, path in routes:
         body = {"features": [5.1, 3.5, 1.4, 0.2]} if method == "POST" else None
-        missing = httpx.request(method, secured + path, json=body)
-        wrong = httpx.request(
-            method, secured + path, json=body, headers={"Authorization": "Bearer nope"}
-        )
-        right = httpx.request(
-            method, secured + path, json=body, headers={"Authorization": "Bearer new-key-456"}
+        missing = secured.request(method, path, json=body)
+        wrong = secured.request(method, path, json=body, headers={"Authorization": "Bearer nope"})
+        right = secured.request(
+            method, path, json=body, headers={"Authorization": "Bearer new-key-456"}
         )
         assert missing.status_code == 401, path
         assert wrong.status_code == 401, path
@@ -70,19 +72,19 @@ def test_every_protected_route_needs_a_key(secured: str) -> None:
         assert missing.headers["www-authenticate"] == "Bearer"
 
 
-def test_probes_and_docs_stay_open(secured: str) -> None:
+def test_probes_and_docs_stay_open(secured: httpx.Client) -> None:
     for path in OPEN - {"/docs/oauth2-redirect"}:
-        assert httpx.get(secured + path).status_code in (200, 503), path
+        assert secured.get(path).status_code in (200, 503), path
 
 
-def test_rotation_and_x_api_key(secured: str) -> None:
+def test_rotation_and_x_api_key(secured: httpx.Client) -> None:
     for headers in (
         {"Authorization": "Bearer old-key-123"},
         {"X-API-Key": "new-key-456"},
         {"authorization": "bearer old-key-123"},
     ):
-        response = httpx.post(
-            secured + "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, headers=headers
+        response = secured.post(
+            "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, headers=headers
         )
         assert response.status_code == 200, headers
     for headers in (
@@ -91,13 +93,16 @@ def test_rotation_and_x_api_key(secured: str) -> None:
         {"X-API-Key": "old-key-12"},
         {"X-API-Key": "old-key-123,new-key-456"},
     ):
-        response = httpx.post(
-            secured + "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, headers=headers
+        response = secured.post(
+            "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]}, headers=headers
         )
         assert response.status_code == 401, headers
 
 
-def test_cli_sends_the_key_from_the_environment(secured: str) -> None:
+def test_cli_sends_the_key_from_the_environment(
+    secured_manifest: Path, serve_manifest: Callable[..., str]
+) -> None:
+    secured = serve_manifest(secured_manifest)  # the CLI needs a socket
     refused = run_cli("predict", "--features", "5.1,3.5,1.4,0.2", "--url", secured)
     assert refused.code == 1
     assert "missing or wrong API key" in refused.stderr
@@ -154,8 +159,8 @@ models:
     assert reason({"X-API-Key": "wrong"}) == public
 
 
-def test_the_spec_declares_its_security_schemes(secured: str) -> None:
-    spec = httpx.get(secured + "/openapi.json").json()
+def test_the_spec_declares_its_security_schemes(secured: httpx.Client) -> None:
+    spec = secured.get("/openapi.json").json()
     assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     assert spec["paths"]["/predict"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
     assert "401" in spec["paths"]["/v2/models/{name}/infer"]["post"]["responses"]

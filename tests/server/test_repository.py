@@ -229,7 +229,7 @@ def test_cli_load_unload_reload_use_the_admin_key(
     assert refused.code == 1
     assert "admin key" in refused.stderr
     key = {"MLSERVE_ADMIN_KEY": "admin-secret-1"}
-    unloaded = run_cli("unload", "iris", "--model-version", "v2", "--url", url, env=key)
+    unloaded = run_cli("unload", "iris:v2", "--url", url, env=key)  # NAME:VERSION, as elsewhere
     assert unloaded.code == 0, unloaded.stderr
     assert httpx.post(url + "/models/iris/versions/v2/predict", json=ROW).status_code == 503
     loaded = run_cli("load", "iris", "--model-version", "v2", "--url", url, env=key)
