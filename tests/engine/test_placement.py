@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from mlserve.engine.placement import SHORT_CALL_S, CallTimes, ModelCalls
 from mlserve.runtimes._base import Batch, BatchPrediction
 from tests.models import slow_classifier
-from tests.support import write_manifest
+from tests.support import serving_process, write_manifest
 
 
 class ThreadRecorder:
@@ -155,22 +155,28 @@ def test_a_computing_model_keeps_its_calls_on_the_loop(
 
 
 @pytest.mark.e2e
-def test_with_one_cpu_probes_answer_while_a_slow_model_works(
-    tmp_path: Path, serve_manifest: Callable[..., str]
-) -> None:
+def test_with_one_cpu_probes_answer_while_a_slow_model_works(tmp_path: Path) -> None:
     """`server.cpus: 1`, a batching model (one call at a time): short calls may run on the
-    loop, but this slow model's never do, so `/health` answers while it works."""
+    loop, but this slow model's never do, so `/health` answers while it works. A server
+    process of its own: latency in the test process would also measure its collector's
+    passes over every other test's objects."""
     slow_classifier(str(tmp_path / "slow.joblib"), seconds=0.3)
-    url = serve_manifest(
-        write_manifest(
-            tmp_path,
-            """
+    manifest = write_manifest(
+        tmp_path,
+        """
 server: {cpus: 1}
 models:
   - {name: slow, runtime: sklearn, path: slow.joblib}
 """,
-        )
     )
+    with serving_process(str(manifest)) as served:
+        health = probe_while_slow_calls(served.url)
+    assert len(health) > 10
+    assert max(health) < 0.2  # a 0.3 s call on the loop would have held a probe that long
+
+
+def probe_while_slow_calls(url: str) -> list[float]:
+    """/health's latencies while four slow predictions run one after another."""
     row = {"features": [5.1, 3.5, 1.4, 0.2]}
     health: list[float] = []
 
@@ -183,5 +189,4 @@ models:
             while not slow_calls.done():
                 health.append(client.get(url + "/health").elapsed.total_seconds())
     assert slow_calls.result() == [200] * 4
-    assert len(health) > 10
-    assert max(health) < 0.2  # a 0.3 s call on the loop would have held a probe that long
+    return health

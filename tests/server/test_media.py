@@ -12,6 +12,8 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.support import serving_process, write_manifest
+
 POSITIVE = [
     "I loved this film",
     "What a wonderful day, thank you so much!",
@@ -137,9 +139,25 @@ def test_the_default_text_limits_hold_the_model_for_one_request_only(server: htt
     assert "the limit is 16384 per request" in response.json()["message"]
 
 
-def test_health_stays_fast_while_large_images_decode(live_server: str) -> None:
+def test_health_stays_fast_while_large_images_decode(samples: Path, tmp_path: Path) -> None:
     """Image decoding ran on the event loop: eight 4000 x 4000 PNGs (46 kB each, within every
-    limit) pushed /health to 3 s, past a liveness probe's 1 s timeout."""
+    limit) pushed /health to 3 s, past a liveness probe's 1 s timeout. A server process of its
+    own: latency in the test process would also measure its collector's passes over every
+    other test's objects."""
+    manifest = write_manifest(
+        tmp_path,
+        f"""
+models:
+  - {{name: digits, runtime: torch, path: {samples / "digits.pt2"}, input: image,
+     preprocess: {{size: [8, 8], mode: L}}}}
+""",
+    )
+    with serving_process(str(manifest)) as served:
+        slowest = slowest_health_while_decoding(served.url)
+    assert slowest < 0.3, f"/health took {slowest:.2f}s while images decoded"
+
+
+def slowest_health_while_decoding(live_server: str) -> float:
     buffer = io.BytesIO()
     Image.new("RGB", (4000, 4000), color=(200, 10, 30)).save(buffer, format="PNG")
     body = {"image_base64": base64.b64encode(buffer.getvalue()).decode()}
@@ -153,5 +171,4 @@ def test_health_stays_fast_while_large_images_decode(live_server: str) -> None:
                 assert client.get("/health").status_code == 200
                 slowest = max(slowest, time.perf_counter() - started)
         assert [u.result().status_code for u in uploads] == [200] * 16
-    # Measured: 0.68 s with decoding on the loop, 0.06 s off it.
-    assert slowest < 0.3, f"/health took {slowest:.2f}s while images decoded"
+    return slowest
