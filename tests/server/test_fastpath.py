@@ -232,15 +232,16 @@ def test_an_unexpected_failure_is_a_500_naming_the_request_id(
 
 
 class SlowIris(SklearnRuntime):
-    """The iris model, taking its time over each call: callers queue behind it."""
+    """The iris model, holding each call until the test releases it: callers queue behind."""
 
     rows_seen: ClassVar[list[int]] = []
     busy: ClassVar[threading.Event] = threading.Event()
+    release: ClassVar[threading.Event] = threading.Event()
 
     def predict(self, batch: Batch) -> BatchPrediction:
         SlowIris.rows_seen.append(len(batch))
         SlowIris.busy.set()
-        time.sleep(0.3)
+        SlowIris.release.wait(30)
         return super().predict(batch)
 
 
@@ -261,12 +262,14 @@ def test_a_caller_that_left_while_queued_never_reaches_the_model(
         "batching: {max_batch_size: 8, max_wait_ms: 0}}\n",
     )
     SlowIris.rows_seen.clear()
+    SlowIris.release.clear()
     server = start_server(manifest, runtime_factory=SlowIris)
+    connections = server.server.server_state.connections
     try:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             SlowIris.busy.clear()
             first = pool.submit(httpx.post, server.url + "/predict", json={"features": ROW})
-            assert SlowIris.busy.wait(30)  # the model is busy with the first caller
+            assert SlowIris.busy.wait(30)  # the model holds the first caller
             body = json.dumps({"features": ROW}).encode()
             with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1]))) as sock:
                 sock.sendall(
@@ -274,6 +277,9 @@ def test_a_caller_that_left_while_queued_never_reaches_the_model(
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
                 )
                 wait_for(lambda: metric(server.url, "mlserve_queue_depth", model="iris") == 1)
+                open_before = len(connections)
+            wait_for(lambda: len(connections) < open_before)  # the server saw the caller leave
+            SlowIris.release.set()
             assert first.result().status_code == 200
         wait_for(lambda: metric(server.url, "mlserve_requests_total", status="499") == 1)
         assert SlowIris.rows_seen == [1]  # the caller that left never cost a model call
