@@ -61,9 +61,6 @@ class Observers:
     def add(self, observer: CoreObserver) -> None:
         self._observers.append(observer)
 
-    def __iter__(self) -> Any:
-        return iter(self._observers)
-
     def tell(self, event: str, *args: Any) -> None:
         """Call `event` on every observer; one that raises is logged, and the rest still
         hear of it."""
