@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 
 def refuse_negative(x: np.ndarray) -> np.ndarray:
@@ -48,3 +52,44 @@ def slow_classifier(path: str, seconds: float) -> None:
     )
     model.fit(data.data, data.target)
     joblib.dump(model, path)
+
+
+class MeetingClassifier(LogisticRegression):  # type: ignore[misc]  # sklearn has no types
+    """Iris logistic regression whose unpickling waits (up to `MEETING_S`) for another
+    `MeetingClassifier` to be unpickling too: loads that run at the same time meet, loads
+    one after another do not. `peak` counts how many were unpickling at once."""
+
+    lock = threading.Lock()
+    active = 0
+    peak = 0
+    barrier = threading.Barrier(2)
+
+    @classmethod
+    def fitted(cls) -> MeetingClassifier:
+        from sklearn.datasets import load_iris
+
+        data = load_iris()
+        model: MeetingClassifier = cls(max_iter=500).fit(data.data, data.target)
+        return model
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        cls = MeetingClassifier
+        with cls.lock:
+            cls.active += 1
+            cls.peak = max(cls.peak, cls.active)
+        try:
+            cls.barrier.wait(timeout=MEETING_S)
+        except threading.BrokenBarrierError:
+            pass
+        finally:
+            with cls.lock:
+                cls.active -= 1
+        super().__setstate__(state)
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.active = cls.peak = 0
+        cls.barrier = threading.Barrier(2)
+
+
+MEETING_S = 1.0

@@ -325,14 +325,25 @@ class ModelRegistry:
             )
 
     async def load_startup(self) -> None:
-        """Load every `load: startup` model, one after another (frameworks are not thread-safe
-        to import concurrently)."""
+        """Load every `load: startup` model: the first of each runtime one after another,
+        since that load imports its framework, and two frameworks importing in two threads at
+        once can deadlock or see a half-initialised module; then the rest concurrently, at
+        most one per CPU of the budget."""
         startup = [e for e in self.entries() if e.spec.load == "startup"]
         for entry in startup:  # pending: requests get a 503 "still loading", not a second load
             if entry.status == "not_loaded":
                 self._set(entry, "loading")
+        importing = {entry.spec.runtime: entry for entry in reversed(startup)}
         for entry in startup:
-            await self.load(entry)
+            if importing.get(entry.spec.runtime) is entry:
+                await self.load(entry)
+        slots = asyncio.Semaphore(self.budget.cpus)
+
+        async def in_a_slot(entry: ModelEntry) -> None:
+            async with slots:
+                await self.load(entry)
+
+        await asyncio.gather(*(in_a_slot(entry) for entry in startup))
         self.serving = True
 
     def _set(self, entry: ModelEntry, status: Status) -> None:

@@ -193,3 +193,29 @@ def test_unloading_a_version_frees_its_model_at_once(folder: Path) -> None:
     assert entry.status == "unloaded"
     assert model() is None
     assert runtime._model is None
+
+
+@pytest.mark.parametrize(("cpus", "peak"), [(2, 2), (1, 1)])
+def test_startup_loads_run_concurrently_up_to_the_cpu_budget(
+    folder: Path, cpus: int, peak: int
+) -> None:
+    import joblib
+
+    from tests.models import MeetingClassifier
+
+    for name in ("a", "b"):
+        joblib.dump(MeetingClassifier.fitted(), folder / f"{name}.joblib")
+    MeetingClassifier.reset()
+    registry = registry_for(
+        folder,
+        f"""
+server: {{cpus: {cpus}}}
+models:
+  - {{name: iris, runtime: sklearn, path: iris-v2.joblib}}
+  - {{name: a, runtime: sklearn, path: a.joblib}}
+  - {{name: b, runtime: sklearn, path: b.joblib}}
+""",
+    )
+    asyncio.run(registry.load_startup())
+    assert [s["status"] for s in registry.states()] == ["ready"] * 3
+    assert MeetingClassifier.peak == peak
