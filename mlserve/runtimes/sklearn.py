@@ -25,6 +25,8 @@ from mlserve.runtimes._options import AccelerateOptions
 
 EXTRA = "mlserve"
 log = logging.getLogger("mlserve.runtimes.sklearn")
+# The unpinned pickles this process has warned about: each is named once, not at every load.
+_WARNED_PICKLES: set[Path] = set()
 
 
 class Options(AccelerateOptions):
@@ -107,7 +109,8 @@ class SklearnRuntime(Runtime):
             return load_skops(path, self.options.trusted_types)
         import joblib
 
-        if self.spec.sha256 is None:
+        if self.spec.sha256 is None and path.resolve() not in _WARNED_PICKLES:
+            _WARNED_PICKLES.add(path.resolve())  # a reload or a second version: said once
             log.warning(
                 "model %s: %s is a pickle, and loading a pickle runs code; pin it with sha256 "
                 "in the manifest, or save it as .skops",

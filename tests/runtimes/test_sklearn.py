@@ -4,6 +4,7 @@ the file's own list), and a pickle without a sha256 pin is loaded with a warning
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import joblib
@@ -39,14 +40,20 @@ def test_skops_refuses_a_type_the_manifest_does_not_trust(samples: Path) -> None
         loaded(samples / "iris-v2.skops", trusted_types=["numpy.ndarray"])
 
 
-def test_a_pickle_without_a_pin_warns(samples: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = samples / "iris-v1.joblib"
+def test_a_pickle_without_a_pin_warns_once(
+    samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "iris.joblib"  # a file no other test loaded in this process
+    shutil.copyfile(samples / "iris-v1.joblib", path)
     with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
         loaded(path)
-    assert "is a pickle, and loading a pickle runs code" in caplog.text
+        loaded(path)  # a reload, or a second version of the same file
+    assert caplog.text.count("is a pickle, and loading a pickle runs code") == 1
+    pinned = tmp_path / "pinned.joblib"
+    shutil.copyfile(path, pinned)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
-        loaded(path, sha256=file_sha256(path))
+        loaded(pinned, sha256=file_sha256(pinned))
     assert caplog.text == ""
 
 
@@ -140,3 +147,16 @@ def test_a_logistic_regression_with_another_formula_keeps_scikit_learns_path() -
         pass
 
     assert lean_logistic(OwnLogistic(max_iter=1000).fit(x, y)) is None
+
+
+def test_the_sample_manifest_serves_no_unpinned_pickle(
+    samples: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlserve.config.load import load_manifest
+
+    specs = [m for m in load_manifest(samples / "models.yaml").models if m.runtime == "sklearn"]
+    assert specs
+    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
+        for spec in specs:
+            SklearnRuntime(spec).load()
+    assert "is a pickle" not in caplog.text
