@@ -66,7 +66,7 @@ def test_predict_image_remote_equals_local(
     )
     assert remote.code == 0, remote.stderr
     assert json.loads(remote.stdout) == json.loads(local.stdout)
-    assert json.loads(remote.stdout)["prediction"] == 3
+    assert json.loads(remote.stdout)["prediction"] == "3"
 
 
 def test_predict_image_that_is_not_an_image(live_server: str, tmp_path: Path) -> None:

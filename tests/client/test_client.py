@@ -35,7 +35,7 @@ def test_named_methods_with_numpy_and_pandas(live_server: str, samples: Path) ->
         text = client.classify("I loved this film")
         assert (text["model"], text["label"]) == ("sentiment", "positive")
         assert len(client.classify(["great", "awful"])["predictions"]) == 2
-        assert client.predict_image(samples / "digits" / "7.png")["prediction"] == 7
+        assert client.predict_image(samples / "digits" / "7.png")["prediction"] == "7"
         assert {m["model"] for m in client.info()["models"]} >= {"iris", "credit"}
 
 

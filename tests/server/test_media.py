@@ -35,7 +35,8 @@ def test_digit_pngs_are_classified_right(server: httpx.Client, samples: Path, di
     png = samples / "digits" / f"{digit}.png"
     as_json = server.post("/models/digits/predict/image", json={"image_base64": b64_file(png)})
     assert as_json.status_code == 200, as_json.text
-    assert as_json.json()["prediction"] == digit
+    assert as_json.json()["prediction"] == str(digit)
+    assert as_json.json()["prediction"] in as_json.json()["probabilities"]  # its key
     data_url = server.post(
         "/models/digits/predict/image",
         json={"image_base64": "data:image/png;base64," + b64_file(png)},

@@ -249,7 +249,7 @@ def test_seed_routes_reach_the_default_model_of_their_kind(
     assert post(server, "/predict", {"features": SETOSA}).json()["model"] == "iris"
     digit = (samples / "digits" / "7.png").read_bytes()
     image = server.post("/predict/image", files={"file": ("7.png", digit)}, timeout=30)
-    assert (image.json()["model"], image.json()["prediction"]) == ("digits", 7)
+    assert (image.json()["model"], image.json()["prediction"]) == ("digits", "7")
 
 
 def test_finite_inputs_that_overflow_a_model_are_a_500_naming_it(server: httpx.Client) -> None:
