@@ -17,7 +17,12 @@ OPERATION_ROUTES: dict[Operation, str] = {
     "classify": "/classify",
     "predict_image": "/predict/image",
 }
-VERSION_PREFIX = "/{version}"
+VERSION_PREFIX = "/versions/{version}"  # a version of the default model
+# Deprecated spelling of VERSION_PREFIX, kept one release: under it `/v2/predict` (the default
+# model's version "v2") sat inside the V2 protocol's namespace. Its answers carry
+# DEPRECATION_HEADER and a `Link` to the successor route.
+LEGACY_VERSION_PREFIX = "/{version}"
+DEPRECATION_HEADER = "Deprecation"
 MODELS = "/models"  # every model version, as /model/info
 MODEL_PREFIX = MODELS + "/{name}"
 MODEL_VERSION_PREFIX = "/models/{name}/versions/{version}"

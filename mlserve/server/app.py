@@ -18,6 +18,7 @@ from mlserve.runtimes._base import Runtime
 from mlserve.server import console, docs, errors
 from mlserve.server.admin import AdminGuard, admin_router, is_admin_path, is_loopback
 from mlserve.server.auth import ApiKeyGuard, keys_from_env
+from mlserve.server.deprecated import DeprecatedRoutes, legacy_routes
 from mlserve.server.fastpath import PredictionFastPath, prediction_routes
 from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics, metrics_router
@@ -120,9 +121,10 @@ def create_app(
     if live is not None:
         console.install(app, live)
     layer: ASGIApp = app.stack
+    served_fast = prediction_routes([*predictions.routes, *v2.routes])
     if fast_path:  # innermost: keys, CORS, request ids and metrics still apply
-        served_fast = prediction_routes([*predictions.routes, *v2.routes])
         layer = app.fast_path = PredictionFastPath(layer, served_fast)
+    layer = DeprecatedRoutes(layer, legacy_routes(served_fast))
     if api_keys:
         skip = is_admin_path if admin_keys else (lambda path: False)
         layer = ApiKeyGuard(layer, keys=api_keys, skip=skip)

@@ -47,6 +47,7 @@ OPERATIONS: dict[Operation, tuple[dict[str, Any], Any]] = {
 PREFIXES: dict[str, tuple[list[str], str]] = {
     "": ([], ""),
     wire.VERSION_PREFIX: (["version"], "_version"),
+    wire.LEGACY_VERSION_PREFIX: (["version"], "_legacy_version"),
     wire.MODEL_PREFIX: (["name"], "_model"),
     wire.MODEL_VERSION_PREFIX: (["name", "version"], "_model_version"),
 }
@@ -95,6 +96,9 @@ def prediction_router() -> APIRouter:
     for prefix, (path_params, id_suffix) in PREFIXES.items():
         for operation, (body_docs, response_model) in OPERATIONS.items():
             where = prefix or "the default model of its kind"
+            legacy = prefix == wire.LEGACY_VERSION_PREFIX
+            if legacy:
+                where = f"deprecated: use {wire.VERSION_PREFIX}{wire.OPERATION_ROUTES[operation]}"
             router.add_api_route(
                 prefix + wire.OPERATION_ROUTES[operation],
                 make_endpoint(operation, path_params),
@@ -104,6 +108,7 @@ def prediction_router() -> APIRouter:
                 response_class=FastJSONResponse,
                 responses={200: {"model": response_model}, **errors(*PREDICTION_ERRORS)},
                 summary=f"{operation.replace('_', ' ')} ({where})",
+                deprecated=legacy or None,
             )
     return router
 

@@ -183,11 +183,12 @@ def test_the_fast_path_knows_every_prediction_route(fast_manifest: Path) -> None
     assert isinstance(app.fast_path, PredictionFastPath)
     routes = [route for found in app.fast_path.by_suffix.values() for route in found]
     # every operation under every prefix, and V2 inference with and without a version
-    assert len(routes) == len(wire.OPERATION_ROUTES) * 4 + 2
+    assert len(routes) == len(wire.OPERATION_ROUTES) * 5 + 2
     fast = PredictionFastPath(app, routes)
     for path, template in [
         ("/predict", "/predict"),
-        ("/v1/predict/batch", "/{version}/predict/batch"),
+        ("/versions/v1/predict/batch", "/versions/{version}/predict/batch"),
+        ("/v1/predict/batch", "/{version}/predict/batch"),  # deprecated
         ("/models/iris/classify", "/models/{name}/classify"),
         (
             "/models/iris/versions/v2/predict/image",

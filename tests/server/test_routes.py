@@ -30,11 +30,29 @@ def test_predict_default_model_and_version(server: httpx.Client) -> None:
     assert response.headers["x-request-id"]
 
 
-@pytest.mark.parametrize("path", ["/v1/predict", "/models/iris/versions/v1/predict"])
+@pytest.mark.parametrize(
+    "path", ["/versions/v1/predict", "/models/iris/versions/v1/predict", "/v1/predict"]
+)
 def test_version_routes(server: httpx.Client, path: str) -> None:
-    body = post(server, path, {"features": VIRGINICA}).json()
+    answer = post(server, path, {"features": VIRGINICA})
+    body = answer.json()
     assert (body["model"], body["version"]) == ("iris", "v1")
     assert body["prediction"] == "virginica"  # manifest labels on a model fit on 0/1/2
+    assert ("deprecation" in answer.headers) == (path == "/v1/predict")
+
+
+def test_the_legacy_version_routes_say_what_replaces_them(app_client: httpx.Client) -> None:
+    answer = app_client.post("/v2/predict/batch", json={"inputs": [VIRGINICA]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["version"] == "v2"  # the default model's v2, as before
+    assert answer.headers["deprecation"] == "true"
+    assert answer.headers["link"] == '</versions/v2/predict/batch>; rel="successor-version"'
+    successor = app_client.post("/versions/v2/predict/batch", json={"inputs": [VIRGINICA]})
+    assert successor.json() == answer.json()
+    assert "deprecation" not in successor.headers
+    operations = app_client.get("/openapi.json").json()["paths"]
+    assert operations["/{version}/predict"]["post"]["deprecated"] is True
+    assert "deprecated" not in operations["/versions/{version}/predict"]["post"]
 
 
 def test_batch_keeps_order(server: httpx.Client) -> None:
