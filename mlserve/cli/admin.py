@@ -92,7 +92,10 @@ def reload(
         write_json({**report, "reasons": reasons})
     else:
         for outcome, keys in report.items():
-            typer.echo(f"{outcome}: {', '.join(keys) if keys else '-'}")
+            typer.echo(f"{outcome.replace('_', ' ')}: {', '.join(keys) if keys else '-'}")
+    if report.get("restart_needed"):
+        changed = ", ".join(report["restart_needed"])
+        typer.echo(f"note: {changed} changed; server settings take effect at a restart", err=True)
     if report.get("kept") or report.get("failed"):
         for reason in reasons:
             typer.echo(f"error: {reason}", err=True)

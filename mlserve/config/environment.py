@@ -93,4 +93,4 @@ def with_server(manifest: Manifest, **overrides: Any) -> Manifest:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ManifestError(f"invalid server option {where}: {first['msg']}") from None
-    return manifest.model_copy(update={"server": server})
+    return manifest.serving_with(server, written=manifest.written_server)

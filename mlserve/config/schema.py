@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializeAsAny,
     ValidationError,
     field_validator,
@@ -224,6 +225,19 @@ class Manifest(_Strict):
     models: Annotated[list[ModelSpec], Field(min_length=1)]
     routing: dict[Annotated[str, Field(pattern=NAME_PATTERN)], RoutingSpec] = {}
     source: Path = Path("models.yaml")
+    # The `server` section as the file wrote it, where `server` has been layered with the
+    # environment and the command line (what a reload compares the file's new section with).
+    _written_server: ServerSpec | None = PrivateAttr(default=None)
+
+    @property
+    def written_server(self) -> ServerSpec:
+        return self._written_server or self.server
+
+    def serving_with(self, server: ServerSpec, written: ServerSpec) -> Manifest:
+        """This manifest under `server` (the settings in effect), remembering `written`."""
+        out = self.model_copy(update={"server": server})
+        out._written_server = written
+        return out
 
     def version_of(self, name: str, version: str) -> str:
         """A version's own name: an alias replaced by the version it stands for."""

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from mlserve.config.load import load_manifest
-from mlserve.config.schema import Manifest
+from mlserve.config.schema import Manifest, ServerSpec
 from mlserve.engine.registry import ModelEntry, Table
 from mlserve.errors import LoadFailed, ManifestError, MlserveError, ReloadRefused
 
@@ -89,10 +89,21 @@ class Operations:
                 self._core.observers.tell("reloaded", "refused", [])
                 raise ReloadRefused(str(exc)) from None
         async with self._reloading:
-            manifest = manifest.model_copy(update={"server": self._core.manifest.server})
+            before = self._core.manifest
+            restart_needed = changed_server_keys(before.written_server, manifest.server)
+            if restart_needed:
+                log.warning(
+                    "reload: server settings changed (%s); they take effect at the next "
+                    "start, not on a reload",
+                    ", ".join(restart_needed),
+                    extra={"event": "reload_needs_restart"},
+                )
+            manifest = manifest.serving_with(before.server, written=manifest.server)
             table = self._core._registry.plan(manifest)
             current = set(self._core._registry.entries())
             report = await self._load_new_versions(table, current)
+            report["routing"] = changed_routing(before, manifest)
+            report["restart_needed"] = restart_needed
             self._core._registry.swap(table)
             self._core.manifest = manifest
             kept = set(table.entries())
@@ -105,7 +116,7 @@ class Operations:
             log.info(
                 "reloaded %s: %s",
                 manifest.source,
-                ", ".join(f"{k} {len(v)}" for k, v in report.items() if k != "reasons"),
+                ", ".join(f"{k} {len(v)}" for k, v in report.items() if k in COUNTED),
                 extra={"event": "reloaded", **report},
             )
             return report
@@ -174,3 +185,20 @@ class Operations:
             }
             index.append(row)
         return index
+
+
+# The report's lists that the reload's log line counts (the rest are names or reasons).
+COUNTED = ("loaded", "kept", "failed", "removed")
+
+
+def changed_server_keys(before: ServerSpec, after: ServerSpec) -> list[str]:
+    """The `server:` settings the file changed: a reload keeps the running ones (a port, a
+    key variable, a CPU budget belong to the process), so these wait for a restart."""
+    old, new = before.model_dump(), after.model_dump()
+    return [f"server.{key}" for key in new if new[key] != old.get(key)]
+
+
+def changed_routing(before: Manifest, after: Manifest) -> list[str]:
+    """The model names whose aliases, split or shadow the new manifest changes."""
+    names = set(before.routing) | set(after.routing)
+    return sorted(n for n in names if before.routing.get(n) != after.routing.get(n))
