@@ -20,14 +20,20 @@ import typer
 
 from mlserve.cli import options as opt
 from mlserve.cli.batchio.readers import Chunk, CsvOptions, InputFormat, read_chunks
+from mlserve.cli.batchio.texts import read_texts
 from mlserve.cli.batchio.writers import OutputFile, OutputFormat, output_format
 from mlserve.cli.connect import connect
 from mlserve.cli.output import cli_message, error, handles_errors
 from mlserve.client.base import Frontdoor
-from mlserve.errors import InputError, MlserveError
+from mlserve.errors import InputError, MlserveError, UsageError
 
 IN_FLIGHT = 4  # remote chunks sent ahead while earlier answers are written
-_ROW = re.compile(r"\brow (\d+)\b")
+TABULAR_CHUNK = 1000
+# Texts per request: a transformer's batch; the server's text limits (max_texts, the token
+# budget) allow it at the sample's max_length.
+TEXT_CHUNK = 32
+# A row the server names in an error: "row N" of rows, "texts[N]" of texts.
+_ROW = re.compile(r"\brow (\d+)\b|\btexts\[(\d+)\]")
 
 
 @handles_errors
@@ -63,7 +69,15 @@ def batch(
         OutputFormat | None,
         typer.Option("--output-format", hidden=True, help="Deprecated: use -o/--output."),
     ] = None,
-    chunk_size: Annotated[int, typer.Option(min=1, max=100_000, help="Rows per request.")] = 1000,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100_000,
+            help=f"Rows per request [{TABULAR_CHUNK}; {TEXT_CHUNK} for a text model].",
+            show_default=False,
+        ),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue an interrupted --out file after its last row."),
@@ -109,11 +123,11 @@ def batch(
             client = stack.enter_context(connect(url, local, manifest, api_key, timeout, retries))
             to_terminal = out == "-" and sys.stdout.isatty()
             progress = stack.enter_context(_progress(input_path, quiet or to_terminal))
-            chunks = read_chunks(
-                input_path, input_format, chunk_size, csv_options, destination.kept_rows
-            )
-            sender = ChunkSender(client, model, version, binary=binary and not local)
-            for chunk, predictions in _answers_in_order(sender, chunks, local):
+            chunks, text = _reader(client, model)
+            size = chunk_size or (TEXT_CHUNK if text else TABULAR_CHUNK)
+            rows = chunks(input_path, input_format, size, csv_options, destination.kept_rows)
+            sender = ChunkSender(client, model, version, binary=binary and not local, text=text)
+            for chunk, predictions in _answers_in_order(sender, rows, local):
                 destination.write(chunk.start, predictions)
                 read += len(predictions)
                 progress(len(predictions), chunk.bytes_read)
@@ -128,6 +142,20 @@ def batch(
         raise typer.Exit(130) from None
     destination.finish(complete=True)
     _report(destination, read, client, quiet)
+
+
+def _reader(client: Frontdoor, model: str | None) -> tuple[Any, bool]:
+    """How to read the input for the model that will answer it: texts for a text model
+    (one per row), rows of numbers otherwise; an image model has no batch of rows."""
+    kind = client.input_kind(model)
+    if kind == "image":
+        raise UsageError(
+            f"batch reads rows or texts; model {model or 'the default model'} takes images: "
+            "use `mlserve predict --image FILE` for each"
+        )
+    if kind == "text":
+        return read_texts, True
+    return read_chunks, False
 
 
 def _report_stop(destination: OutputFile, out: str) -> None:
@@ -156,11 +184,18 @@ class ChunkSender:
     that version. Chunks sent meanwhile wait for that first answer."""
 
     def __init__(
-        self, client: Frontdoor, model: str | None, version: str | None, *, binary: bool
+        self,
+        client: Frontdoor,
+        model: str | None,
+        version: str | None,
+        *,
+        binary: bool,
+        text: bool = False,
     ) -> None:
         self.client = client
         self.model, self.version = model, version
-        self.binary = binary
+        self.binary = binary and not text
+        self.text = text  # rows are texts: sent to the classify route
         self._pinned: tuple[str, str] | None = None
         self._first = threading.Lock()
         self._first_answered = threading.Event()
@@ -189,7 +224,13 @@ class ChunkSender:
 
     def _as_json(self, chunk: Chunk, stop: int | None) -> dict[str, Any]:
         try:
-            body = self.client.run("predict_batch", chunk.payload(stop), self.model, self.version)
+            if self.text:
+                payload = {"texts": chunk.rows[:stop]}
+                body = self.client.run("classify", payload, self.model, self.version)
+            else:
+                body = self.client.run(
+                    "predict_batch", chunk.payload(stop), self.model, self.version
+                )
             if isinstance(body.get("model"), str) and isinstance(body.get("version"), str):
                 self._pinned = self._pinned or (body["model"], body["version"])
             return body
@@ -232,20 +273,22 @@ def _answers_in_order(
                 future.cancel()
 
 
+def _row_index(match: re.Match[str]) -> int:
+    return int(match.group(1) or match.group(2))
+
+
 def _bad_row(exc: MlserveError, chunk: Chunk) -> int:
     match = _ROW.search(exc.message)
     if not isinstance(exc, InputError) or match is None:
         return 0
-    return min(int(match.group(1)), len(chunk.rows))
+    return min(_row_index(match), len(chunk.rows))
 
 
 def _absolute(message: str, chunk: Chunk) -> str:
     """The server numbers rows within a request; users need the file's rows and lines."""
     if _ROW.search(message):
         return _ROW.sub(
-            lambda m: (
-                chunk.where(int(m.group(1))) if int(m.group(1)) < len(chunk.rows) else m.group(0)
-            ),
+            lambda m: chunk.where(_row_index(m)) if _row_index(m) < len(chunk.rows) else m.group(0),
             message,
         )
     last = len(chunk.rows) - 1

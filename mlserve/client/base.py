@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from mlserve.errors import UsageError
 from mlserve.wire import Operation
 
-__all__ = ["Frontdoor", "Operation", "split_model"]
+__all__ = ["Frontdoor", "Operation", "kind_in_info", "split_model"]
 
 
 def split_model(model: str | None, version: str | None) -> tuple[str | None, str | None]:
@@ -18,6 +18,18 @@ def split_model(model: str | None, version: str | None) -> tuple[str | None, str
     if version is not None and version != pinned:
         raise UsageError(f"--model {model} and --model-version {version} disagree")
     return name or None, pinned or version
+
+
+def kind_in_info(info: dict[str, Any], model: str | None) -> str:
+    """A model's input kind in an info body (default: the default model's)."""
+    name = split_model(model, None)[0] or info.get("default_model")
+    kinds = [m.get("input_kind") for m in info["models"] if m.get("model") == name]
+    if not kinds or not isinstance(kinds[0], str):
+        from mlserve.errors import ModelNotFound
+
+        known = ", ".join(sorted({str(m.get("model")) for m in info["models"]}))
+        raise ModelNotFound(f"unknown model {name!r}; available: {known}")
+    return kinds[0]
 
 
 class Frontdoor(Protocol):
@@ -49,5 +61,9 @@ class Frontdoor(Protocol):
         ...
 
     def info(self) -> dict[str, Any]: ...
+
+    def input_kind(self, model: str | None = None) -> str:
+        """What `model` (default: the default model) takes: tabular, text or image."""
+        ...
 
     def close(self) -> None: ...

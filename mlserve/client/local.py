@@ -49,6 +49,10 @@ class LocalClient:
         self._runner.run(self.core.start())
         return _as_served(self.core.info())
 
+    def input_kind(self, model: str | None = None) -> str:
+        """Read from the manifest: no model is loaded to answer."""
+        return self.core.model(split_model(model, None)[0]).input_kind
+
     def close(self) -> None:
         self._runner.run(self.core.close())
         self._runner.close()

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from mlserve.client.base import kind_in_info
 from mlserve.client.http import DEFAULT_RETRIES, DEFAULT_TIMEOUT_S, AsyncClient, route
 from mlserve.wire import Operation
 
@@ -93,6 +94,10 @@ class Client:
 
     def info(self) -> dict[str, Any]:
         return self._wait(self._async.info())
+
+    def input_kind(self, model: str | None = None) -> str:
+        """What `model` (default: the server's default model) takes: tabular, text or image."""
+        return kind_in_info(self.info(), model)
 
     def repository_index(self, *, ready: bool = False) -> list[dict[str, Any]]:
         return self._wait(self._async.repository_index(ready=ready))

@@ -210,3 +210,59 @@ def test_progress_bar_on_a_terminal_and_not_when_piped(live_server: str, tmp_pat
     )
     assert piped.code == 0
     assert piped.stderr == "mlserve: 20000 rows read, 20000 written\n"  # no bar when piped
+
+
+def test_a_text_model_takes_one_text_per_line_remote_equal_to_local(
+    live_server: str, sample_manifest: Path, tmp_path: Path
+) -> None:
+    from sample_models.sentiment import EVERYDAY
+
+    texts = tmp_path / "reviews.txt"  # commas stay in the text: a line is a text
+    texts.write_text("\n".join(text for text, _ in EVERYDAY) + "\n\n")
+    args = ("batch", "--model", "sentiment", "--input", str(texts), "--chunk-size", "5")
+    remote = run_cli(*args, "--url", live_server)
+    local = run_cli(*args, "--local", "--manifest", str(sample_manifest))
+    assert remote.code == 0, remote.stderr
+    out = lines(remote.stdout)
+    assert [r["text"] for r in out] == [text for text, _ in EVERYDAY]
+    assert [r["prediction"] for r in out] == [label for _, label in EVERYDAY]
+    assert [r["prediction"] for r in lines(local.stdout)] == [r["prediction"] for r in out]
+    one = run_cli("classify", EVERYDAY[1][0], "--model", "sentiment", "--url", live_server)
+    assert json.loads(one.stdout)["prediction"] == out[1]["prediction"]
+
+
+def test_a_text_model_reads_a_csv_column_and_json_lines(live_server: str, tmp_path: Path) -> None:
+    table = tmp_path / "reviews.csv"
+    table.write_text('id,text\n1,I loved this film\n2,"Terrible, a waste of time."\n')
+    objects = tmp_path / "reviews.jsonl"
+    objects.write_text('{"text": "I loved this film"}\n"Terrible, a waste of time."\n')
+    for path in (table, objects):
+        result = run_cli("batch", "-m", "sentiment", "-i", str(path), "--url", live_server)
+        assert result.code == 0, result.stderr
+        assert [r["prediction"] for r in lines(result.stdout)] == ["positive", "negative"]
+
+
+def test_a_text_cut_at_an_unquoted_delimiter_is_refused_at_its_line(
+    live_server: str, tmp_path: Path
+) -> None:
+    table = tmp_path / "reviews.csv"
+    out = tmp_path / "out.jsonl"
+    table.write_text("text\nI loved this film\nTerrible, a waste of time.\n")
+    args = ("batch", "-m", "sentiment", "-i", str(table), "--out", str(out))
+    result = run_cli(*args, "--url", live_server)
+    assert result.code == 1
+    assert "line 3: 2 cells where line 1 has 1" in result.stderr
+    assert [r["text"] for r in lines(out.read_text())] == ["I loved this film"]  # the prefix
+
+
+def test_batch_refuses_what_its_model_cannot_take(live_server: str, tmp_path: Path) -> None:
+    texts = tmp_path / "reviews.txt"
+    texts.write_text("I loved this film\n")
+    image = run_cli("batch", "-m", "digits", "-i", str(texts), "--url", live_server)
+    assert image.code == 2
+    assert "takes images" in image.stderr
+    numbers = run_cli(
+        "batch", "-m", "iris", "-i", str(texts), "--format", "text", "--url", live_server
+    )
+    assert numbers.code == 2
+    assert "--format text is a text model's input" in numbers.stderr

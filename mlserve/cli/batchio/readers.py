@@ -22,7 +22,7 @@ import orjson
 
 from mlserve.errors import InputError, MlserveError, UsageError
 
-InputFormat = Literal["csv", "jsonl", "npy", "parquet"]
+InputFormat = Literal["csv", "jsonl", "npy", "parquet", "text"]  # text: a text model's lines
 EXTENSIONS: dict[str, InputFormat] = {
     ".csv": "csv",
     ".tsv": "csv",
@@ -80,30 +80,32 @@ def read_chunks(
 ) -> Iterator[Chunk]:
     """Chunks of rows from a file or '-' (stdin), after skipping the first `skip` rows."""
     fmt = input_format(source, fmt) if source != "-" or fmt else None
+    if fmt == "text":
+        raise UsageError("--format text is a text model's input; this model takes rows of numbers")
     if fmt in ("npy", "parquet"):
         if source == "-":
             raise UsageError(f"{fmt} input must be a file, not stdin")
         if fmt == "npy":
             yield from _npy_chunks(source, chunk_size, skip)
             return
-        yield from _chunked(_parquet_rows(source), chunk_size, skip)
+        yield from chunked(_parquet_rows(source), chunk_size, skip)
         return
     stream: IO[str] = (
-        _stdin_text() if source == "-" else open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
+        stdin_text() if source == "-" else open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
     )
     with stream:
         first = stream.readline()
         fmt = fmt or ("jsonl" if first.lstrip()[:1] in ("[", "{") else "csv")
-        counter = _Counter(stream, len(first.encode()))
+        counter = LineCounter(stream, len(first.encode()))
         if fmt == "jsonl":
-            rows = (_Columns(), _jsonl_rows(first, counter))
-            yield from _chunked(rows, chunk_size, skip, counter)
+            rows = (Columns(), _jsonl_rows(first, counter))
+            yield from chunked(rows, chunk_size, skip, counter)
         else:
             options = csv_options or CsvOptions()
             yield from _csv_chunks(first, counter, source, options, chunk_size, skip)
 
 
-def _stdin_text() -> IO[str]:
+def stdin_text() -> IO[str]:
     """Standard input as text, a byte-order mark dropped, newlines as they are; closing it
     leaves stdin itself open."""
 
@@ -118,7 +120,7 @@ def _stdin_text() -> IO[str]:
     return Borrowed(sys.stdin.buffer, encoding="utf-8-sig", newline="")
 
 
-class _Counter:
+class LineCounter:
     """The lines after the first, counting bytes read for the progress bar."""
 
     def __init__(self, stream: IO[str], first_bytes: int) -> None:
@@ -139,14 +141,14 @@ class _Counter:
 
 
 @dataclass
-class _Columns:
+class Columns:
     """What the rows' columns are called (a header, or Parquet's schema)."""
 
     names: list[str] | None = None
 
 
-def _chunked(
-    rows: tuple[_Columns, Iterator[Row]], size: int, skip: int, counter: _Counter | None = None
+def chunked(
+    rows: tuple[Columns, Iterator[Row]], size: int, skip: int, counter: LineCounter | None = None
 ) -> Iterator[Chunk]:
     names, iterator = rows
     chunk = Chunk(skip)
@@ -173,8 +175,8 @@ def _chunked(
         yield chunk
 
 
-def _jsonl_rows(first: str, rest: _Counter) -> Iterator[Row]:
-    for line_no, line in enumerate(_lines(first, rest), start=1):
+def _jsonl_rows(first: str, rest: LineCounter) -> Iterator[Row]:
+    for line_no, line in enumerate(all_lines(first, rest), start=1):
         if not line.strip():
             continue
         try:
@@ -186,7 +188,7 @@ def _jsonl_rows(first: str, rest: _Counter) -> Iterator[Row]:
         yield value, line_no
 
 
-def _lines(first: str, rest: _Counter) -> Iterator[str]:
+def all_lines(first: str, rest: LineCounter) -> Iterator[str]:
     if first:
         yield first
     yield from rest
@@ -289,12 +291,12 @@ class _CsvLines:
 
 
 def _csv_chunks(
-    first: str, rest: _Counter, source: str, options: CsvOptions, size: int, skip: int
+    first: str, rest: LineCounter, source: str, options: CsvOptions, size: int, skip: int
 ) -> Iterator[Chunk]:
     """Chunks of a CSV file's rows after `skip` rows: a header (if line 1 is one) names the
     columns; blank lines are skipped; a bad line ends the input after the rows before it.
     Lines are read a block at a time: no Python step per line beyond the blank-line check."""
-    parser = _CsvLines(options.delimiter or _guess_delimiter(first, source))
+    parser = _CsvLines(options.delimiter or guess_delimiter(first, source))
     names: list[str] | None = None
     header: tuple[list[str], int] | None = None
     decided, index = False, 0  # index: data rows seen, skipped ones included
@@ -344,7 +346,7 @@ def _csv_chunks(
         yield chunk(len(lines))
 
 
-def _line_blocks(first: str, rest: _Counter, size: int) -> Iterator[tuple[int, list[str]]]:
+def _line_blocks(first: str, rest: LineCounter, size: int) -> Iterator[tuple[int, list[str]]]:
     """(the first line's number, lines) for line 1, then blocks of up to `size` lines."""
     number = 1
     if first:
@@ -355,7 +357,7 @@ def _line_blocks(first: str, rest: _Counter, size: int) -> Iterator[tuple[int, l
         number += len(block)
 
 
-def _guess_delimiter(first: str, source: str) -> str:
+def guess_delimiter(first: str, source: str) -> str:
     if Path(source).suffix.lower() == ".tsv":
         return "\t"
     counts = {d: first.count(d) for d in (",", ";", "\t")}
@@ -428,7 +430,7 @@ def _npy_chunks(source: str, size: int, skip: int) -> Iterator[Chunk]:
         yield Chunk(start, rows, list(range(start + 1, start + len(block) + 1)))
 
 
-def _parquet_rows(source: str) -> tuple[_Columns, Iterator[Row]]:
+def _parquet_rows(source: str) -> tuple[Columns, Iterator[Row]]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -437,7 +439,7 @@ def _parquet_rows(source: str) -> tuple[_Columns, Iterator[Row]]:
         file = pq.ParquetFile(source)
     except Exception as exc:  # pyarrow raises its own error types
         raise InputError(f"{source}: not a readable Parquet file ({exc})") from None
-    columns = _Columns([field.name for field in file.schema_arrow])
+    columns = Columns([field.name for field in file.schema_arrow])
 
     def rows() -> Iterator[Row]:
         number = 0
