@@ -66,10 +66,12 @@ def _repository_command(action: str, doc: str) -> Callable[..., None]:
 
 load = _repository_command(
     "load",
-    "Load a model version the server's manifest names (again, if it failed or was unloaded).",
+    "Load a model version the manifest names.\n\nAgain, if it failed or was unloaded.",
 )
 unload = _repository_command(
-    "unload", 'Finish a model version\'s requests, then free it; later requests get 503 "unloaded".'
+    "unload",
+    "Free a model version once its requests finish.\n\n"
+    'Later requests get 503 "unloaded" until it is loaded again.',
 )
 
 
@@ -81,7 +83,9 @@ def reload(
     retries: opt.Retries = opt.DEFAULT_RETRIES,
     output: opt.OutputFormat = "auto",
 ) -> None:
-    """Have the server read its manifest again and apply what changed, without a restart.
+    """Apply the server's edited manifest, no restart.
+
+    The server reads its manifest again and applies what changed.
     A broken manifest changes nothing: the server's message is printed and the exit code is 1.
     The exit code is 1 too when any version failed to load (a changed one that failed keeps
     its previous files serving): each is listed with its reason on stderr."""

@@ -88,11 +88,14 @@ def batch(
     binary: Annotated[
         bool,
         typer.Option(
-            "--binary/--json",
+            "--binary/--no-binary",
             help="Send numeric rows as V2 binary tensors when the server offers them "
-            "(--json: always JSON). The output is the same.",
+            "(--no-binary: always JSON). The output is the same.",
         ),
     ] = True,
+    old_json: Annotated[
+        bool, typer.Option("--json", hidden=True, help="Deprecated: --no-binary.")
+    ] = False,
     model: opt.Model = None,
     model_version: opt.ModelVersion = None,
     old_version: opt.OldVersion = None,
@@ -103,8 +106,13 @@ def batch(
     timeout: opt.Timeout = opt.DEFAULT_TIMEOUT_S,
     retries: opt.Retries = opt.DEFAULT_RETRIES,
 ) -> None:
-    """Predict every row of a file; answers stream out in input order, one per row."""
+    """Predict every row (or text) of a file.
+
+    Answers stream out in input order, one per row."""
     version = opt.model_version(model_version, old_version)
+    if old_json:  # --json is a request body in `predict`; here it chose the wire
+        typer.echo("mlserve: batch --json is deprecated; use --no-binary", err=True)
+        binary = False
     if old_output_format is not None:
         typer.echo("mlserve: --output-format is deprecated; use -o/--output", err=True)
         output = output or old_output_format

@@ -43,7 +43,9 @@ def classify(
     output: opt.OutputFormat = "auto",
     top_k: TopK = None,
 ) -> None:
-    """Classify texts (with the default text model unless --model says); prints one JSON
+    """Classify texts with a text model.
+
+    The default text model unless --model says; prints one JSON
     line per text when piped, a table with the texts on a terminal."""
     version = opt.model_version(model_version, old_version)
     items = list(texts or [])

@@ -34,7 +34,9 @@ def info(
     retries: opt.Retries = opt.DEFAULT_RETRIES,
     output: InfoFormat = "auto",
 ) -> None:
-    """List every model version: status, runtime, what it takes (-o wide: device, labels...)."""
+    """List every model version and its state.
+
+    Status, runtime, what it takes (-o wide: device, labels...)."""
     with connect(url, local, manifest, api_key, timeout, retries) as client:
         body = client.info()
     if output in ("wide", "tsv"):

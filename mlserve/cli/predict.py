@@ -51,8 +51,12 @@ def predict(
     image: Annotated[
         Path | None,
         typer.Option(
-            "--image", "-i", help="An image file for an image model.", exists=True, dir_okay=False
+            "--image", help="An image file for an image model.", exists=True, dir_okay=False
         ),
+    ] = None,
+    old_image: Annotated[
+        Path | None,
+        typer.Option("-i", hidden=True, exists=True, dir_okay=False, help="Deprecated: --image."),
     ] = None,
     model: opt.Model = None,
     model_version: opt.ModelVersion = None,
@@ -68,6 +72,9 @@ def predict(
 ) -> None:
     """Predict one row (or one image) with a model."""
     version = opt.model_version(model_version, old_version)
+    if old_image is not None:  # -i is --input in `batch`; here it was --image
+        typer.echo("mlserve: -i for --image is deprecated; use --image", err=True)
+        image = image or old_image
     given = [x for x in (features, json_body, image) if x is not None]
     if source is not None and source != "-":
         raise fail_usage(f"unexpected argument {source!r}; use --features, --json, --image or -")

@@ -109,7 +109,9 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Serve every model of MANIFEST over HTTP (docs at /docs)."""
+    """Serve a manifest's models over HTTP.
+
+    Every model of MANIFEST, with the API documented at /docs."""
     from mlserve.config.environment import with_server
     from mlserve.config.load import load_manifest
 

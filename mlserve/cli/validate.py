@@ -23,7 +23,9 @@ def validate(
     ] = Path("models.yaml"),
     load: Annotated[bool, typer.Option("--load", help="Also load every model.")] = False,
 ) -> None:
-    """Check MANIFEST: schema, files, versions; with --load, load every model too."""
+    """Check a manifest without serving it.
+
+    Schema, files, versions; with --load, load every model too."""
     import asyncio
 
     from mlserve.config.load import load_manifest

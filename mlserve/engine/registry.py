@@ -257,7 +257,8 @@ class ModelRegistry:
         if entry.status == "unloaded":
             raise ModelNotReady(
                 f"model {entry.spec.name!r} version {entry.spec.version!r} is unloaded; "
-                "an operator can load it again through the repository API",
+                "an operator can load it again (`mlserve load NAME:VERSION`, or the "
+                "repository API's load)",
                 reason=UNLOADED,
             )
         if entry.status == "failed":

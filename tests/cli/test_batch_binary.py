@@ -1,5 +1,5 @@
 """`mlserve batch` sends numeric chunks as V2 binary tensors: the same output file, the same
-errors and the same exit codes as the JSON path (`--json`), and the server's own metrics show
+errors and the same exit codes as the JSON path (`--no-binary`), and the server's own metrics show
 which route answered."""
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def assert_same_answers(first: str, second: str) -> None:
 
 
 def both_ways(url: str, *args: str) -> tuple[CliResult, CliResult, int]:
-    """The batch run as V2 binary, then with --json; and the V2 requests the first made."""
+    """The batch run as V2 binary, then with --no-binary; and the V2 requests the first made."""
     before = infer_requests(url)
     binary = run_cli("batch", *args, "--url", url)
     sent = infer_requests(url) - before
-    as_json = run_cli("batch", *args, "--json", "--url", url)
+    as_json = run_cli("batch", *args, "--no-binary", "--url", url)
     return binary, as_json, sent
 
 
@@ -105,7 +105,7 @@ def test_a_bad_row_reads_the_same_either_way(live_server: str, tmp_path: Path) -
         str(path),
         "--out",
         str(out_json),
-        "--json",
+        "--no-binary",
         "--url",
         live_server,
     )

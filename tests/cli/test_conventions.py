@@ -204,3 +204,21 @@ def test_batch_answers_on_a_terminal_are_not_mixed_with_a_progress_bar(
     assert screen.count('"row":') == 3000
     assert "rows/s" not in screen
     assert "3000 rows read, 3000 written" in screen
+
+
+def test_old_spellings_still_work_with_a_note(
+    live_server: str, samples: Path, tmp_path: Path
+) -> None:
+    png = str(samples / "digits" / "7.png")
+    old = run_cli("predict", "-m", "digits", "-i", png, "--url", live_server)
+    new = run_cli("predict", "-m", "digits", "--image", png, "--url", live_server)
+    assert old.code == new.code == 0, old.stderr
+    assert old.stdout == new.stdout
+    assert "-i for --image is deprecated; use --image" in old.stderr
+    rows = tmp_path / "rows.csv"
+    rows.write_text("5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    old = run_cli("batch", "-m", "iris", "-i", str(rows), "--json", "--url", live_server)
+    new = run_cli("batch", "-m", "iris", "-i", str(rows), "--no-binary", "--url", live_server)
+    assert old.code == new.code == 0, old.stderr
+    assert old.stdout == new.stdout
+    assert "batch --json is deprecated; use --no-binary" in old.stderr
