@@ -157,6 +157,9 @@ class ModelSpec(_Strict):
     replicas: Annotated[int, Field(ge=1)] | None = None
     autoscaling: AutoscalingSpec | None = None
     resources: ResourcesSpec = ResourcesSpec()
+    # One input to show and to try (the console's try-it form starts with it): feature values,
+    # values by input name, or a text.
+    example: list[float] | dict[str, float] | str | None = None
     # The runtime's own options (its module's `Options`), written beside the keys above.
     options: SerializeAsAny[RuntimeOptions] = RuntimeOptions()
 
@@ -178,6 +181,18 @@ class ModelSpec(_Strict):
             except ValidationError as exc:
                 raise InvalidOptions(runtime, exc) from None
         return common
+
+    @model_validator(mode="after")
+    def _example_fits_the_inputs(self) -> ModelSpec:
+        names = [f.name for f in self.inputs or []]
+        if isinstance(self.example, dict) and names and sorted(self.example) != sorted(names):
+            raise ValueError(
+                f"example names {', '.join(sorted(self.example))}; the inputs are "
+                f"{', '.join(names)}"
+            )
+        if isinstance(self.example, list) and names and len(self.example) != len(names):
+            raise ValueError(f"example has {len(self.example)} values for {len(names)} inputs")
+        return self
 
     @field_validator("runtime")
     @classmethod

@@ -46,6 +46,7 @@ def describe_entry(entry: ModelEntry) -> dict[str, Any]:
         "file": spec.path.name,
         "batching": spec.batching.model_dump(),
         "inputs": [f.model_dump(exclude_none=True) for f in spec.inputs] if spec.inputs else None,
+        "example": spec.example,
     }
     if entry.status == "ready":
         info = entry.info

@@ -302,3 +302,14 @@ def test_routing_is_read_with_aliases_splits_and_shadows(folder: Path) -> None:
 )
 def test_broken_routing_is_refused_at_its_line(folder: Path, routing: str, expected: str) -> None:
     assert expected in refused(folder, ROUTED + routing)
+
+
+def test_an_example_must_fit_the_models_inputs(folder: Path) -> None:
+    inputs = "inputs: [{name: age}, {name: income}]"
+    good = f"models:\n  - {{name: c, runtime: sklearn, path: a.joblib, {inputs},\n"
+    ok = load_manifest(write_manifest(folder, good + "     example: {age: 42, income: 5}}\n"))
+    assert ok.models[0].example == {"age": 42, "income": 5}
+    with pytest.raises(ManifestError, match="example names age, salary; the inputs are age"):
+        load_manifest(write_manifest(folder, good + "     example: {age: 42, salary: 5}}\n"))
+    with pytest.raises(ManifestError, match="example has 3 values for 2 inputs"):
+        load_manifest(write_manifest(folder, good + "     example: [1, 2, 3]}\n"))

@@ -78,6 +78,11 @@ class Console:
         return self.page.inner_text("[data-answer] output")
 
 
+def manifest_models(samples: Path) -> list[dict[str, Any]]:
+    models: list[dict[str, Any]] = yaml.safe_load((samples / "models.yaml").read_text())["models"]
+    return models
+
+
 def api(url: str, route: str, **kwargs: Any) -> dict[str, Any]:
     response = httpx.post(url + route, timeout=30, **kwargs)
     assert response.status_code == 200, response.text
@@ -106,6 +111,16 @@ def test_console_shows_every_model_and_tries_each_kind(
     assert "Failed: " in console.card("broken").locator(".reason").inner_text()
     assert console.card("broken").locator(".reason").inner_text() != "Failed: None"
     console.shot("01-models")
+
+    # The form opens on what a request without a name gets (iris at its default version),
+    # filled with the manifest's example: one click answers.
+    assert page.eval_on_selector("#try-model", "select => select.value") == "iris\nv2"
+    example = next(m["example"] for m in manifest_models(samples) if m.get("default"))
+    prefilled = page.input_value("input[name=features]")
+    assert [float(v) for v in prefilled.split(", ")] == example
+    page.click("#try-submit")
+    from_example = api(console_server, "/predict", json={"features": example})
+    assert console.answer() == from_example["prediction"]
 
     # iris: an unnamed-features model gets one features field.
     console.choose("iris", "v2")
@@ -220,6 +235,9 @@ def test_console_shows_every_model_and_tries_each_kind(
         .get_attribute("points")
     )
     assert len({point.split(",")[1] for point in line.split()}) > 1  # not a flat line any more
+    scale = console.card("iris").locator('[data-figure="requests_per_s"] .scale').inner_text()
+    assert scale.startswith("peak ")
+    assert float(scale.split()[1].replace(",", "")) >= 5
     console.shot("07-after-a-burst")
 
     origin = console_server + "/"

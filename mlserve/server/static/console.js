@@ -160,6 +160,7 @@
           el("span", { class: "name", text: name }),
           el("span", { class: "value", text: format(m.live[key]) }),
           sparkline(m.live.series[key], `${name}, last ${stats.window_s / 60} minutes`),
+          el("span", { class: "scale", text: scaleText(m.live.series[key], key === "errors" ? (v) => fmt(v, 0) : format) }),
         ),
       );
     }
@@ -180,6 +181,12 @@
   function seconds(value) {
     if (value == null) return "–";
     return value < 1 ? `${fmt(value * 1000, 0)} ms` : `${fmt(value, 2)} s`;
+  }
+
+  // A chart's scale: its top is the window's peak (the bottom is zero).
+  function scaleText(values, format) {
+    const numbers = values.filter((v) => v != null);
+    return numbers.length ? `peak ${format(Math.max(...numbers))}` : "no data yet";
   }
 
   function sparkline(values, label) {
@@ -224,6 +231,11 @@
     if (!same) {
       select.replaceChildren(...options);
       if (options.some((o) => o.value === before)) select.value = before;
+      else {
+        // First draw: the model a request without a name gets, at its default version.
+        const first = tryable().find((m) => m.model === stats.default_model && m.default);
+        if (first) select.value = `${first.model}\n${first.version}`;
+      }
     }
     buildForm(false);
   }
@@ -252,17 +264,26 @@
     }
     const kind = formKind(m);
     const made = [];
+    // The manifest's `example` for this model fills the form in, ready to send.
+    const example = m.example;
     if (kind === "named") {
-      m.inputs.forEach((f, i) => made.push(numberField(f, i)));
+      m.inputs.forEach((f, i) => {
+        const value = example && !Array.isArray(example) && typeof example === "object" ? example[f.name] : Array.isArray(example) ? example[i] : null;
+        made.push(numberField(f, i, value));
+      });
     } else if (kind === "features") {
       const count = m.n_features ? `${m.n_features} numbers` : "numbers";
+      const value = Array.isArray(example) ? example.join(", ") : "";
       made.push(field("features", "Features", `${count}, separated by commas or spaces`, (id, described) =>
-        el("input", { id, name: "features", type: "text", inputmode: "decimal", autocomplete: "off", "aria-describedby": described }),
+        el("input", { id, name: "features", type: "text", inputmode: "decimal", autocomplete: "off", "aria-describedby": described, value, placeholder: value || "e.g. 0, 1.5, 2" }),
       ));
     } else if (kind === "text") {
-      made.push(field("text", "Text", "one text to classify", (id, described) =>
-        el("textarea", { id, name: "text", rows: 3, "aria-describedby": described }),
-      ));
+      const value = typeof example === "string" ? example : "";
+      made.push(field("text", "Text", "one text to classify", (id, described) => {
+        const box = el("textarea", { id, name: "text", rows: 3, "aria-describedby": described, placeholder: value });
+        box.value = value;
+        return box;
+      }));
     } else {
       made.push(imageField());
     }
@@ -285,7 +306,7 @@
     );
   }
 
-  function numberField(spec, index) {
+  function numberField(spec, index, example) {
     const bounds = [];
     if (spec.min != null) bounds.push(`≥ ${spec.min}`);
     if (spec.max != null) bounds.push(`≤ ${spec.max}`);
@@ -301,6 +322,8 @@
         inputmode: spec.type === "int" ? "numeric" : "decimal",
         "aria-describedby": described,
         "data-index": index,
+        value: example == null ? "" : String(example),
+        placeholder: example == null ? "" : String(example),
       }),
     );
   }
