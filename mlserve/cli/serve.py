@@ -137,7 +137,7 @@ def serve(
 
     # Before the server stack imports numpy: BLAS and OpenMP read these when they load.
     cpus.limit_native_pools(cpus.detect(spec.server.cpus).cpus)
-    from mlserve.server.auth import keys_from_env
+    from mlserve.config.access import keys_from_env
     from mlserve.transport.run import serve as run_server
 
     keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names

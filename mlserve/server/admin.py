@@ -9,7 +9,6 @@ loopback bind, and are off (404) on any other.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any
 
@@ -29,6 +28,7 @@ from mlserve.protocols.openapi import (
     admin_docs,
     json_body,
 )
+from mlserve.protocols.v2.mapping import repository_version
 from mlserve.server import errors
 from mlserve.server.auth import has_valid_key
 from mlserve.server.body import read_bytes
@@ -46,22 +46,13 @@ def is_admin_path(path: str) -> bool:
     return path.startswith(ADMIN_PATHS)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class AdminGuard:
     """The admin routes need one of the admin keys; without any, they exist on a loopback
     bind only (elsewhere they answer 404, as if they did not exist)."""
 
-    def __init__(self, app: ASGIApp, keys: list[str], enabled: bool) -> None:
+    def __init__(self, app: ASGIApp, keys: list[bytes], enabled: bool) -> None:
         self.app = app
-        self.keys = [k.encode() for k in keys]
+        self.keys = keys
         self.enabled = enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,19 +94,6 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
         raise SchemaViolation(f"{where}: {first['msg']}") from None
 
 
-def _version(parameters: dict[str, Any]) -> str | None:
-    uploads = [k for k in parameters if k == "config" or k.startswith("file:")]
-    if uploads:
-        raise InputError(
-            f"parameter {uploads[0]!r} refused: this server loads only the models its "
-            "manifest names, never files or configs sent in a request"
-        )
-    version = parameters.get("version")
-    if version is not None and not isinstance(version, str | int):
-        raise InputError("parameters.version must be a string")
-    return None if version is None else str(version)
-
-
 async def repository_index(request: Request) -> Response:
     body: IndexRequest = await _body(request, IndexRequest)
     return FastJSONResponse(core_of(request).repository_index(ready_only=body.ready))
@@ -123,13 +101,13 @@ async def repository_index(request: Request) -> Response:
 
 async def load_model(request: Request, name: str) -> Response:
     body: LoadRequest = await _body(request, LoadRequest)
-    await core_of(request).load_model(name, _version(body.parameters))
+    await core_of(request).load_model(name, repository_version(body.parameters))
     return FastJSONResponse({})
 
 
 async def unload_model(request: Request, name: str) -> Response:
     body: LoadRequest = await _body(request, LoadRequest)
-    await core_of(request).unload_model(name, _version(body.parameters))
+    await core_of(request).unload_model(name, repository_version(body.parameters))
     return FastJSONResponse({})
 
 

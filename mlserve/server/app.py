@@ -12,12 +12,13 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlserve._version import __version__
+from mlserve.config.access import Access
 from mlserve.config.schema import Manifest, ModelSpec
 from mlserve.engine.core import InferenceCore
 from mlserve.runtimes._base import Runtime
 from mlserve.server import console, docs, errors
-from mlserve.server.admin import AdminGuard, admin_router, is_admin_path, is_loopback
-from mlserve.server.auth import ApiKeyGuard, keys_from_env
+from mlserve.server.admin import AdminGuard, admin_router, is_admin_path
+from mlserve.server.auth import ApiKeyGuard
 from mlserve.server.deprecated import DeprecatedRoutes, legacy_routes
 from mlserve.server.fastpath import PredictionFastPath, prediction_routes
 from mlserve.server.live import LiveStats
@@ -69,9 +70,8 @@ def create_app(
     process tuning is `mlserve serve`'s (mlserve.transport.tuning)."""
     core = engine if isinstance(engine, InferenceCore) else InferenceCore(engine, runtime_factory)
     manifest = core.manifest
-    api_keys = keys_from_env(manifest.server.api_key_env)  # refuse to start without them
-    admin_keys = keys_from_env(manifest.server.admin_key_env)
-    admin_on = bool(admin_keys) or is_loopback(manifest.server.host)
+    access = Access.of(manifest.server)  # refuses to start without the keys it names
+    api_keys, admin_keys, admin_on = access.api_keys, access.admin_keys, access.admin_on
     metrics = Metrics()
     live = LiveStats() if manifest.server.console else None
     core.observe(metrics)
@@ -108,7 +108,7 @@ def create_app(
     )
     app.state.core = core
     app.state.reload = functools.partial(reload, core) if reload else core.reload
-    app.state.api_keys = [k.encode() for k in api_keys]
+    app.state.api_keys = api_keys
     app.include_router(status_router())
     predictions = prediction_router()
     app.include_router(predictions)

@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import hmac
-import os
 from collections.abc import Callable
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlserve import wire
-from mlserve.errors import ManifestError
+from mlserve.config.access import key_matches
 
 _REFUSAL = orjson.dumps(
     {
@@ -19,19 +17,6 @@ _REFUSAL = orjson.dumps(
         "message": "missing or wrong API key; send Authorization: Bearer <key> or X-API-Key: <key>",
     }
 )
-
-
-def keys_from_env(variable: str | None) -> list[str]:
-    """The keys in $variable, comma-separated so that an old and a new key can overlap."""
-    if variable is None:
-        return []
-    keys = [k.strip() for k in os.environ.get(variable, "").split(",") if k.strip()]
-    if not keys:
-        raise ManifestError(
-            f"API keys are to come from ${variable}, but it is not set or "
-            "empty; set it (several keys: comma-separated) or drop api_key_env"
-        )
-    return keys
 
 
 def _is_open(path: str) -> bool:
@@ -46,18 +31,16 @@ def has_valid_key(scope: Scope, keys: list[bytes]) -> bool:
             given = value[7:].strip()
         elif name == wire.API_KEY_HEADER.encode():
             given = value.strip()
-    # Check every key, so the time taken does not tell which one was close.
-    matches = [hmac.compare_digest(given, key) for key in keys]
-    return bool(given) and any(matches)
+    return key_matches(given, keys)
 
 
 class ApiKeyGuard:
     def __init__(
-        self, app: ASGIApp, keys: list[str], skip: Callable[[str], bool] = lambda path: False
+        self, app: ASGIApp, keys: list[bytes], skip: Callable[[str], bool] = lambda path: False
     ) -> None:
         """`skip`: paths another guard checks (the admin routes, when an admin key is set)."""
         self.app = app
-        self.keys = [k.encode() for k in keys]
+        self.keys = keys
         self.skip = skip
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -161,7 +161,7 @@ def _inputs(inputs: list[Any], binary: memoryview, max_elements: int) -> dict[st
                 raise SchemaViolation(f"input {name!r}: binary_data_size must be an integer >= 0")
             if offset + size > len(binary):
                 raise InputError(f"input {name!r}: binary_data_size {size} runs past the body")
-            tensors[name] = _from_binary(
+            tensors[name] = from_binary(
                 name, datatype, shape, count, binary[offset : offset + size]
             )
             offset += size
@@ -197,9 +197,9 @@ def _header(tensor: Any, index: int) -> tuple[str, str, list[int]]:
     return name, datatype, shape
 
 
-def _from_binary(name: str, datatype: str, shape: list[int], count: int, raw: memoryview) -> Tensor:
+def from_binary(name: str, datatype: str, shape: list[int], count: int, raw: memoryview) -> Tensor:
     if datatype == "BYTES":
-        return _checked_count(name, shape, count, _unpack_bytes(name, raw))
+        return checked_count(name, shape, count, _unpack_bytes(name, raw))
     dtype = np.dtype(NUMERIC[datatype]).newbyteorder("<")
     if len(raw) != count * dtype.itemsize:
         raise InputError(
@@ -214,12 +214,12 @@ def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any
     if datatype == "BYTES":
         if not all(isinstance(i, str) for i in items):
             raise InputError(f"input {name!r}: BYTES data must be strings")
-        return _checked_count(name, shape, count, items)
-    _checked_count(name, shape, count, items)
-    return _numeric(name, datatype, items).reshape(shape)
+        return checked_count(name, shape, count, items)
+    checked_count(name, shape, count, items)
+    return checked_numbers(name, datatype, items).reshape(shape)
 
 
-def _numeric(name: str, datatype: str, items: list[Any]) -> np.ndarray:
+def checked_numbers(name: str, datatype: str, items: list[Any]) -> np.ndarray:
     """JSON numbers -> an array of `datatype`, refusing strings, nulls and values out of its
     range (numpy alone would wrap 300 into a UINT8 44, or parse "1.5" as a number)."""
     dtype = np.dtype(NUMERIC[datatype])
@@ -249,7 +249,7 @@ def _numeric(name: str, datatype: str, items: list[Any]) -> np.ndarray:
     return raw.astype(dtype)
 
 
-def _checked_count(name: str, shape: list[int], count: int, items: list[Any]) -> list[Any]:
+def checked_count(name: str, shape: list[int], count: int, items: list[Any]) -> list[Any]:
     if len(items) != count:
         raise InputError(f"input {name!r}: shape {shape} needs {count} elements, got {len(items)}")
     return items

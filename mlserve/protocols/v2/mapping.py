@@ -176,3 +176,18 @@ def response_parts(
     if request.id is not None:
         body["id"] = request.id
     return body, blobs
+
+
+def repository_version(parameters: dict[str, Any]) -> str | None:
+    """The version a repository load or unload names (None: every version); a request
+    that sends a model file or config is refused: only the manifest decides what loads."""
+    uploads = [k for k in parameters if k == "config" or k.startswith("file:")]
+    if uploads:
+        raise InputError(
+            f"parameter {uploads[0]!r} refused: this server loads only the models its "
+            "manifest names, never files or configs sent in a request"
+        )
+    version = parameters.get("version")
+    if version is not None and not isinstance(version, str | int):
+        raise InputError("parameters.version must be a string")
+    return None if version is None else str(version)
