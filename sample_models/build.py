@@ -137,16 +137,11 @@ def sentiment(out: Path) -> dict[str, float]:
     return build_sentiment(out, out / ".cache")
 
 
-SKOPS_FILES = ["iris-v1", "iris-v2", "credit", "diabetes"]
-
-
 def skops_sample(out: Path) -> dict[str, float]:
-    """The scikit-learn samples in the skops format, which the sample manifest serves
-    (loading one runs no code); the joblib files stay for the tests and the examples."""
+    """iris v2's forest in the skops format (no pickle), for the tests and the README."""
     from skops import io as skops_io
 
-    for name in SKOPS_FILES:
-        skops_io.dump(joblib.load(out / f"{name}.joblib"), out / f"{name}.skops")
+    skops_io.dump(joblib.load(out / "iris-v2.joblib"), out / "iris-v2.skops")
     return {}
 
 
@@ -158,7 +153,7 @@ BUILDERS: dict[str, tuple[list[str], Callable[[Path], dict[str, float]], str | N
     "torch": (["digits.pt2", "iris-mlp.safetensors", "digits/7.png"], torch_samples, "torch"),
     "boosted": (["credit-xgb.json", "credit-lgbm.txt"], credit_boosted, "xgboost"),
     "onnx": (["iris-v1.onnx", "digits.onnx"], onnx_samples, "skl2onnx"),
-    "skops": ([f"{name}.skops" for name in SKOPS_FILES], skops_sample, "skops"),
+    "skops": (["iris-v2.skops"], skops_sample, "skops"),
     "sentiment": (["sentiment/mlserve-build.json"], sentiment, "transformers"),
 }
 

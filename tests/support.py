@@ -148,6 +148,7 @@ class ServedProcess:
     url: str
     proc: subprocess.Popen[str]
     log: IO[str]
+    grpc: str = ""  # host:port of its gRPC server
 
     def terminate(self, timeout: float = 90) -> tuple[int, str]:
         """SIGTERM to the server process (as Kubernetes sends it); its exit code and log."""
@@ -169,8 +170,9 @@ def serving_process(
 ) -> Iterator[ServedProcess]:
     """`mlserve serve ARGS` as a real process group on a free port, once it is ready. `env`
     adds variables (None removes one); `prefix` runs it under a command (e.g. taskset)."""
-    port = free_port()
+    port, grpc_port = free_port(), free_port()
     command = [*prefix, sys.executable, "-m", "mlserve", "serve", *args, "--port", str(port)]
+    command += ["--grpc-port", str(grpc_port)]  # never the default 8081 another test holds
     environment = {**os.environ, **(env or {})}
     with tempfile.TemporaryFile("w+") as log:  # a pipe nobody reads would fill and block
         proc = subprocess.Popen(
@@ -182,7 +184,7 @@ def serving_process(
             start_new_session=True,
             env={k: v for k, v in environment.items() if v is not None},
         )
-        served = ServedProcess(f"http://127.0.0.1:{port}", proc, log)
+        served = ServedProcess(f"http://127.0.0.1:{port}", proc, log, f"127.0.0.1:{grpc_port}")
         try:
             _wait_ready(served, timeout)
             yield served

@@ -33,6 +33,17 @@ def serve(
         str | None, typer.Option(help="Bind address [manifest, else 127.0.0.1].")
     ] = None,
     port: Annotated[int | None, typer.Option(help="Port [manifest, else 8000].")] = None,
+    grpc: Annotated[
+        bool | None,
+        typer.Option(
+            "--grpc/--no-grpc",
+            help="The Open Inference Protocol over gRPC beside HTTP [manifest, else on].",
+            show_default=False,
+        ),
+    ] = None,
+    grpc_port: Annotated[
+        int | None, typer.Option(help="gRPC port [manifest, else 8081].", show_default=False)
+    ] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="Server processes.")] = None,
     log_level: Annotated[LogLevel | None, typer.Option(help="[manifest, else info]")] = None,
     log_format: Annotated[
@@ -119,6 +130,8 @@ def serve(
         load_manifest(manifest),
         host=host,
         port=port,
+        grpc=grpc,
+        grpc_port=grpc_port,
         workers=workers,
         log_level=log_level,
         log_format=log_format,
@@ -143,11 +156,15 @@ def serve(
     keys_from_env(spec.server.api_key_env)  # refuse to start without the keys it names
     keys_from_env(spec.server.admin_key_env)
     _check_port(spec.server.host, spec.server.port)  # before printing where it will serve
+    if spec.server.grpc:
+        _check_port(spec.server.host, spec.server.grpc_port, "--grpc-port", "gRPC ")
     if spec.server.log_format == "text":
         base = f"http://{spec.server.host}:{spec.server.port}"
         console_url = f"console {base}{wire.CONSOLE}  " if spec.server.console else ""
+        grpc_url = f"  gRPC {spec.server.host}:{spec.server.grpc_port}" if spec.server.grpc else ""
         typer.echo(
-            f"mlserve: {console_url}API docs {base}{wire.DOCS}  metrics {base}{wire.METRICS}",
+            f"mlserve: {console_url}API docs {base}{wire.DOCS}  metrics {base}{wire.METRICS}"
+            f"{grpc_url}",
             err=True,
         )
     if backend == "ray":
@@ -162,7 +179,7 @@ def serve(
     run_server(str(spec.source.resolve()), spec)
 
 
-def _check_port(host: str, port: int) -> None:
+def _check_port(host: str, port: int, flag: str = "--port", what: str = "") -> None:
     """Refuse to start, naming the port, when something already listens on it."""
     if port == 0:
         return
@@ -174,8 +191,8 @@ def _check_port(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise CouldNotStart(
-                    f"port {port} on {host} is already in use; stop what holds it or pass "
-                    f"--port N (e.g. --port {port + 1})"
+                    f"{what}port {port} on {host} is already in use; stop what holds it or "
+                    f"pass {flag} N (e.g. {flag} {port + 1})"
                 ) from None
             raise CouldNotStart(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 

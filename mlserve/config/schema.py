@@ -101,6 +101,9 @@ class CorsSpec(_Strict):
 class ServerSpec(_Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    # The Open Inference Protocol over gRPC beside HTTP, on 8081 as MLServer and KServe do.
+    grpc: bool = True
+    grpc_port: Annotated[int, Field(ge=0, le=65535)] = 8081
     default_model: str | None = None
     workers: Annotated[int, Field(ge=1)] = 1
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

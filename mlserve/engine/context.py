@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from mlserve import wire
 
@@ -29,6 +30,22 @@ class RequestInfo:
 
 
 current: ContextVar[RequestInfo | None] = ContextVar("mlserve_request", default=None)
+
+
+class RequestObserver(Protocol):
+    """What a front door tells at the end of each request (the access line, the request
+    metrics, the console's figures), whichever protocol it speaks. `status` is the HTTP
+    status the answer has or would have (gRPC: the error's HTTP twin)."""
+
+    def finished(
+        self,
+        info: RequestInfo,
+        protocol: str,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+    ) -> None: ...
 
 
 def current_request_id() -> str:

@@ -25,8 +25,27 @@ from mlserve.runtimes._options import AccelerateOptions
 
 EXTRA = "mlserve"
 log = logging.getLogger("mlserve.runtimes.sklearn")
-# The unpinned pickles this process has warned about: each is named once, not at every load.
-_WARNED_PICKLES: set[Path] = set()
+# The unpinned pickles this process has loaded: the first is a warning with the advice, the
+# next ones are one line each at INFO, and a file is named once (not at every reload).
+_UNPINNED_PICKLES: set[Path] = set()
+
+
+def _note_unpinned_pickle(key: str, path: Path) -> None:
+    resolved = path.resolve()
+    if resolved in _UNPINNED_PICKLES:
+        return
+    first = not _UNPINNED_PICKLES
+    _UNPINNED_PICKLES.add(resolved)
+    if first:
+        log.warning(
+            "model %s: %s is a pickle, and loading a pickle runs code; pin it with sha256 "
+            "in the manifest, or save it as .skops (said once: later pickles are logged at "
+            "INFO)",
+            key,
+            path.name,
+        )
+    else:
+        log.info("model %s: %s is an unpinned pickle too", key, path.name)
 
 
 class Options(AccelerateOptions):
@@ -109,14 +128,8 @@ class SklearnRuntime(Runtime):
             return load_skops(path, self.options.trusted_types)
         import joblib
 
-        if self.spec.sha256 is None and path.resolve() not in _WARNED_PICKLES:
-            _WARNED_PICKLES.add(path.resolve())  # a reload or a second version: said once
-            log.warning(
-                "model %s: %s is a pickle, and loading a pickle runs code; pin it with sha256 "
-                "in the manifest, or save it as .skops",
-                self.spec.key,
-                path.name,
-            )
+        if self.spec.sha256 is None:
+            _note_unpinned_pickle(self.spec.key, path)
         return joblib.load(path)
 
     def describe(self) -> RuntimeInfo:

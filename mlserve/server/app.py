@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -14,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mlserve._version import __version__
 from mlserve.config.access import Access
 from mlserve.config.schema import Manifest, ModelSpec
+from mlserve.engine.context import RequestObserver
 from mlserve.engine.core import InferenceCore
 from mlserve.runtimes._base import Runtime
 from mlserve.server import console, docs, errors
@@ -23,12 +26,15 @@ from mlserve.server.deprecated import DeprecatedRoutes, legacy_routes
 from mlserve.server.fastpath import PredictionFastPath, prediction_routes
 from mlserve.server.live import LiveStats
 from mlserve.server.metrics import Metrics, metrics_router
-from mlserve.server.middleware import RequestContext
+from mlserve.server.middleware import RequestContext, RequestRecords
 from mlserve.server.reloading import reloading
 from mlserve.server.routes import prediction_router, status_router
 from mlserve.server.v2 import v2_router
 
 log = logging.getLogger("mlserve.server")
+# Another front door on the engine: entered while the app serves, given what records its
+# requests (the access line, metrics, console figures).
+Front = Callable[[InferenceCore, RequestObserver], AbstractAsyncContextManager[Any]]
 
 
 class MlserveApp(FastAPI):
@@ -60,13 +66,16 @@ def create_app(
     echo_request_id: bool = True,
     fast_path: bool = True,
     reload: Callable[[InferenceCore], Awaitable[dict[str, list[str]]]] | None = None,
+    fronts: Sequence[Front] = (),
 ) -> MlserveApp:
     """The HTTP app over `engine`. Whoever serves builds the engine and hands it over, so
     that other fronts (gRPC, Ray) can share it; the app's lifespan serves it (models load in
     the background once the app starts, so `/health` answers at once and `/ready` turns 200
     when every startup model is loaded). Given a manifest, the app builds its own engine
     (with `runtime_factory`). `reload` replaces the engine's own reload (the Ray backend
-    also updates its deployments). Building an app changes nothing in the interpreter:
+    also updates its deployments). `fronts` are other front doors on the same engine
+    (gRPC): each is entered once the engine serves, with what records its requests as
+    HTTP's are. Building an app changes nothing in the interpreter:
     process tuning is `mlserve serve`'s (mlserve.transport.tuning)."""
     core = engine if isinstance(engine, InferenceCore) else InferenceCore(engine, runtime_factory)
     manifest = core.manifest
@@ -77,6 +86,7 @@ def create_app(
     core.observe(metrics)
     if live is not None:
         core.observe(live)
+    records = RequestRecords(metrics, live)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -91,10 +101,13 @@ def create_app(
                 "no admin key is set (server.admin_key_env)",
                 manifest.server.host,
             )
-        async with (
-            core.serving(),
-            reloading(core, app.state.reload, watch=manifest.server.watch),
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(core.serving())
+            await stack.enter_async_context(
+                reloading(core, app.state.reload, watch=manifest.server.watch)
+            )
+            for front in fronts:
+                await stack.enter_async_context(front(core, records))
             yield
 
     app = MlserveApp(

@@ -43,16 +43,18 @@ class Metrics(CoreObserver):
         r = self.registry
         # The process's own CPU, memory and open files (process_*), as a scrape expects.
         ProcessCollector(registry=r)
+        # protocol: http or grpc; a gRPC route is its method (/inference.../ModelInfer) and
+        # its status the HTTP status of the same answer (an error's HTTP twin).
         self.requests = Counter(
             "mlserve_requests",
-            "HTTP requests by route, model and status",
-            ["route", "model", "version", "status"],
+            "Requests by protocol, route, model and status",
+            ["protocol", "route", "model", "version", "status"],
             registry=r,
         )
         self.latency = Histogram(
             "mlserve_request_duration_seconds",
-            "HTTP request latency",
-            ["route", "model"],
+            "Request latency",
+            ["protocol", "route", "model"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -130,21 +132,27 @@ class Metrics(CoreObserver):
             ["model", "version"],
             registry=r,
         )
-        self._request_children: dict[tuple[str, str | None, str | None, int], Any] = {}
+        self._request_children: dict[tuple[str, str | None, str | None, int, str], Any] = {}
         self._call_children: dict[str, Any] = {}
         self._queue_children: dict[str, Any] = {}
 
     def observe_request(
-        self, route: str, model: str | None, version: str | None, status: int, seconds: float
+        self,
+        route: str,
+        model: str | None,
+        version: str | None,
+        status: int,
+        seconds: float,
+        protocol: str = "http",
     ) -> None:
         # prometheus-client's labels() costs more than the rest of this method: each label
         # set is looked up once and kept.
-        key = (route, model, version, status)
+        key = (route, model, version, status, protocol)
         children = self._request_children.get(key)
         if children is None:
             children = self._request_children[key] = (
-                self.requests.labels(route, model or "", version or "", str(status)),
-                self.latency.labels(route, model or ""),
+                self.requests.labels(protocol, route, model or "", version or "", str(status)),
+                self.latency.labels(protocol, route, model or ""),
             )
         children[0].inc()
         children[1].observe(seconds)

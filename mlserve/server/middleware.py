@@ -82,6 +82,34 @@ class RequestContext:
             current.reset(token)
 
 
+class RequestRecords:
+    """The end of a request another front door served (gRPC): its access line, request
+    metrics and console figures, as RequestContext records an HTTP request's."""
+
+    def __init__(self, metrics: Metrics, live: LiveStats | None) -> None:
+        self.metrics = metrics
+        self.live = live
+        self.write_access = access_writer()
+
+    def finished(
+        self,
+        info: RequestInfo,
+        protocol: str,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+    ) -> None:
+        model, version = info.model, info.version
+        self.metrics.observe_request(route, model, version, status, seconds, protocol)
+        if self.live is not None and model is not None and version is not None:
+            self.live.observe_request(model, version, status, seconds)
+        if self.write_access is not None:
+            self.write_access(
+                (info.request_id, method, route, status, seconds, model, version, info.rows)
+            )
+
+
 _PREFIX = os.urandom(4).hex()  # per process, so that workers never hand out the same id
 _counter = itertools.count()
 

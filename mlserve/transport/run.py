@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import signal
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,6 +27,9 @@ from mlserve.engine.tuning import ProcessTuning
 from mlserve.runtimes._base import Runtime
 from mlserve.server.logs import log_config
 from mlserve.transport.protocol import ConnectionGuard, ConnectionLimits, protocol_for
+
+if TYPE_CHECKING:
+    from mlserve.server.app import Front
 
 MANIFEST_ENV = wire.ENV_SERVE_MANIFEST
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
@@ -43,6 +47,8 @@ WORKER_OVERRIDES = (
     "max_connections",
     "http",
     "console",
+    "grpc",
+    "grpc_port",
 )
 
 
@@ -54,7 +60,16 @@ def app_from_env() -> FastAPI:
     overrides = json.loads(os.environ.get(OVERRIDES_ENV, "{}"))
     manifest = with_server(load_manifest(os.environ[MANIFEST_ENV]), **overrides)
     ConnectionGuard.configure(connection_limits(manifest.server))
-    return create_app(server_engine(manifest))
+    return create_app(server_engine(manifest), fronts=grpc_front(manifest.server))
+
+
+def grpc_front(spec: ServerSpec) -> list[Front]:
+    """gRPC beside HTTP, unless turned off: a front the app's lifespan serves."""
+    if not spec.grpc:
+        return []
+    from mlserve.grpc.server import serving_grpc
+
+    return [functools.partial(serving_grpc, spec=spec)]
 
 
 def server_engine(

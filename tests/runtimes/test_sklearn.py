@@ -40,19 +40,29 @@ def test_skops_refuses_a_type_the_manifest_does_not_trust(samples: Path) -> None
         loaded(samples / "iris-v2.skops", trusted_types=["numpy.ndarray"])
 
 
-def test_a_pickle_without_a_pin_warns_once(
-    samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def test_unpinned_pickles_are_warned_about_once(
+    samples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "iris.joblib"  # a file no other test loaded in this process
-    shutil.copyfile(samples / "iris-v1.joblib", path)
-    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
-        loaded(path)
-        loaded(path)  # a reload, or a second version of the same file
-    assert caplog.text.count("is a pickle, and loading a pickle runs code") == 1
+    from mlserve.runtimes import sklearn as runtime
+
+    monkeypatch.setattr(runtime, "_UNPINNED_PICKLES", set())  # as in a fresh server process
+    first, second = tmp_path / "a.joblib", tmp_path / "b.joblib"
+    for path in (first, second):
+        shutil.copyfile(samples / "iris-v1.joblib", path)
+    with caplog.at_level(logging.INFO, logger="mlserve.runtimes.sklearn"):
+        loaded(first)
+        loaded(first)  # a reload, or a second version of the same file
+        loaded(second)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    assert "is a pickle, and loading a pickle runs code" in warnings[0].getMessage()
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        "model m:v1: b.joblib is an unpinned pickle too"
+    ]
     pinned = tmp_path / "pinned.joblib"
-    shutil.copyfile(path, pinned)
+    shutil.copyfile(first, pinned)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
+    with caplog.at_level(logging.INFO, logger="mlserve.runtimes.sklearn"):
         loaded(pinned, sha256=file_sha256(pinned))
     assert caplog.text == ""
 
@@ -147,16 +157,3 @@ def test_a_logistic_regression_with_another_formula_keeps_scikit_learns_path() -
         pass
 
     assert lean_logistic(OwnLogistic(max_iter=1000).fit(x, y)) is None
-
-
-def test_the_sample_manifest_serves_no_unpinned_pickle(
-    samples: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    from mlserve.config.load import load_manifest
-
-    specs = [m for m in load_manifest(samples / "models.yaml").models if m.runtime == "sklearn"]
-    assert specs
-    with caplog.at_level(logging.WARNING, logger="mlserve.runtimes.sklearn"):
-        for spec in specs:
-            SklearnRuntime(spec).load()
-    assert "is a pickle" not in caplog.text

@@ -57,22 +57,14 @@ models:
     assert httpx.post(url + "/models/nope/predict", json={}).status_code == 404
     found = scrape(url)
     route = "/models/{name}/predict"
-    assert (
-        value(
-            found, "mlserve_requests_total", route=route, model="iris", version="v1", status="200"
-        )
-        == 7
-    )
-    assert (
-        value(
-            found, "mlserve_requests_total", route=route, model="iris", version="v1", status="400"
-        )
-        == 3
-    )
-    assert (
-        value(found, "mlserve_requests_total", route=route, model="", version="", status="404") == 1
-    )  # an unknown name never becomes a label
-    assert value(found, "mlserve_request_duration_seconds_count", route=route, model="iris") == 10
+    http = {"protocol": "http", "route": route}
+    requests = "mlserve_requests_total"
+    assert value(found, requests, **http, model="iris", version="v1", status="200") == 7
+    assert value(found, requests, **http, model="iris", version="v1", status="400") == 3
+    # an unknown name never becomes a label
+    assert value(found, requests, **http, model="", version="", status="404") == 1
+    latency = "mlserve_request_duration_seconds_count"
+    assert value(found, latency, **http, model="iris") == 10
     assert value(found, "mlserve_batch_rows_count", model="iris", version="v1") == 8
     assert value(found, "mlserve_batch_rows_sum", model="iris", version="v1") == 12
     assert value(found, "mlserve_inference_duration_seconds_count", model="iris", version="v1") == 8

@@ -65,9 +65,7 @@ def decode_request(request: pb.ModelInferRequest) -> V2Request:
         if raw:
             if tensor.HasField("contents"):
                 raise SchemaViolation(f"input {name!r} has both contents and raw_input_contents")
-            tensors[name] = from_binary(
-                name, tensor.datatype, shape, count, memoryview(raw[index])
-            )
+            tensors[name] = from_binary(name, tensor.datatype, shape, count, memoryview(raw[index]))
         else:
             tensors[name] = _from_contents(name, tensor.datatype, shape, count, tensor.contents)
     return V2Request(
@@ -143,4 +141,3 @@ def encode_response(
         response.outputs.add(name=name, datatype=header["datatype"], shape=header["shape"])
         response.raw_output_contents.append(raw)
     return response
-
