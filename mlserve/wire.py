@@ -51,7 +51,12 @@ V2_REPOSITORY_INDEX = V2 + "/repository/index"
 V2_REPOSITORY_LOAD = V2 + "/repository/models/{name}/load"
 V2_REPOSITORY_UNLOAD = V2 + "/repository/models/{name}/unload"
 RELOAD = "/admin/reload"  # read the manifest again and apply what changed (admin key)
-PROBES = frozenset({HEALTH, READY, V2_LIVE, V2_READY})
+# The Open Inference Protocol's gRPC service (Triton's extensions included), and its probes.
+GRPC_SERVICE = "inference.GRPCInferenceService"
+GRPC_PROBES = frozenset(
+    f"/{GRPC_SERVICE}/{method}" for method in ("ServerLive", "ServerReady", "ModelReady")
+)
+PROBES = frozenset({HEALTH, READY, V2_LIVE, V2_READY, *GRPC_PROBES})
 ADMIN_ROUTES = (V2_REPOSITORY_INDEX, V2_REPOSITORY_LOAD, V2_REPOSITORY_UNLOAD, RELOAD)
 
 REQUEST_ID_HEADER = "x-request-id"

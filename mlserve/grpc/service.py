@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from mlserve import wire
 from mlserve._version import __version__
 from mlserve.config.access import Access, key_matches
 from mlserve.engine.context import RequestInfo, RequestObserver, current
@@ -43,7 +44,7 @@ from mlserve.protocols.v2.mapping import (
 
 log = logging.getLogger("mlserve.grpc")
 T = TypeVar("T")
-SERVICE = "inference.GRPCInferenceService"
+SERVICE = wire.GRPC_SERVICE
 PROTOCOL = "grpc"
 # Requests of one stream in flight at once: more wait for earlier answers to be read, so a
 # client that streams requests and never reads its answers holds a bounded amount of memory.

@@ -90,6 +90,7 @@ class RequestRecords:
         self.metrics = metrics
         self.live = live
         self.write_access = access_writer()
+        self.log_probes = logging.getLogger(ACCESS_LOGGER).isEnabledFor(logging.DEBUG)
 
     def finished(
         self,
@@ -104,7 +105,8 @@ class RequestRecords:
         self.metrics.observe_request(route, model, version, status, seconds, protocol)
         if self.live is not None and model is not None and version is not None:
             self.live.observe_request(model, version, status, seconds)
-        if self.write_access is not None:
+        quiet_probe = status < 400 and route in wire.PROBES and not self.log_probes
+        if self.write_access is not None and not quiet_probe:
             self.write_access(
                 (info.request_id, method, route, status, seconds, model, version, info.rows)
             )
