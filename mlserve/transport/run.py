@@ -49,6 +49,7 @@ WORKER_OVERRIDES = (
     "console",
     "grpc",
     "grpc_port",
+    "workers",  # a worker shares the gRPC port with the others (SO_REUSEPORT) only then
 )
 
 
