@@ -177,9 +177,10 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
     async def _infer(self, request: Any, context: Any) -> Any:
         core = self.core
         core.model(request.model_name, request.model_version or None)  # unknown: NOT_FOUND first
-        size = request.ByteSize()
         parsed: V2Request
-        if leaves_loop(body_bytes=size):  # typed contents become Python lists: not on the loop
+        # Raw contents decode to views at once; typed ones become Python lists, which a big
+        # message must not build on the loop. (ByteSize walks the whole message: only then.)
+        if not request.raw_input_contents and leaves_loop(body_bytes=request.ByteSize()):
             parsed = await off_loop(decode_request, request)
         else:
             parsed = decode_request(request)

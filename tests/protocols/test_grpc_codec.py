@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from mlserve.errors import InputError
 from mlserve.protocols.grpc._generated import grpc_service_pb2 as pb
 from mlserve.protocols.grpc.codec import CONTENTS_FIELD, decode_request, encode_response
-from mlserve.protocols.v2.codec import DATATYPES, NUMERIC, Labels
+from mlserve.protocols.v2.codec import DATATYPES, NUMERIC, Labels, OutputTensor
 
 pytestmark = pytest.mark.unit
 
@@ -29,9 +29,7 @@ def requests(draw: Any) -> pb.ModelInferRequest:
     message = pb.ModelInferRequest(model_name="m", id=draw(st.text(max_size=5)))
     raw = draw(st.booleans())
     for _ in range(draw(st.integers(0, 3))):
-        tensor = message.inputs.add(
-            name=draw(NAMES), datatype=draw(DATATYPE), shape=draw(SHAPE)
-        )
+        tensor = message.inputs.add(name=draw(NAMES), datatype=draw(DATATYPE), shape=draw(SHAPE))
         if raw:
             message.raw_input_contents.append(draw(st.binary(max_size=64)))
         elif draw(st.booleans()):
@@ -73,7 +71,7 @@ def test_raw_and_typed_contents_decode_alike(
     datatype: str, rows: int, columns: int, rng: Any
 ) -> None:
     dtype = np.dtype(NUMERIC[datatype])
-    info = np.iinfo(dtype) if dtype.kind in "iu" else None
+    info = np.iinfo(dtype) if dtype.kind in "iu" else None  # type: ignore[type-var]
     values = [
         rng.randint(int(info.min), int(info.max)) if info else rng.uniform(-1e3, 1e3)
         for _ in range(rows * columns)
@@ -104,7 +102,7 @@ def test_every_output_is_raw_and_only_the_ones_asked_for() -> None:
         )
     )
     labels = Labels(["a", "b"], np.array([1, 0]))
-    outputs = {"label": labels, "confidence": np.array([0.9, 0.8])}
+    outputs: dict[str, OutputTensor] = {"label": labels, "confidence": np.array([0.9, 0.8])}
     response = encode_response("m", "v1", request, outputs)
     assert [o.name for o in response.outputs] == ["label"]
     assert response.outputs[0].shape == [2]

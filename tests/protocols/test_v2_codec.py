@@ -54,6 +54,8 @@ def raw(text: str) -> bytes:
             "out of range for FP32",
         ),
         (request(inputs=[tensor(shape=[2**62, 4], data=[])]), InputError, "more than the"),
+        # empty, but no array can have that shape (numpy: "array is too big"): not a 500
+        (request(inputs=[tensor(shape=[0, 2**62], data=[])]), InputError, "more than the"),
         (
             request(inputs=[tensor(shape=[True, 4])]),
             SchemaViolation,

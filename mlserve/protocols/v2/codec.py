@@ -147,12 +147,7 @@ def _inputs(inputs: list[Any], binary: memoryview, max_elements: int) -> dict[st
         name, datatype, shape = _header(tensor, i)
         if name in tensors:
             raise InputError(f"input {name!r} appears twice")
-        count = math.prod(shape)
-        if count > max_elements:
-            raise InputError(
-                f"input {name!r}: shape {shape} holds {count} elements, more than the "
-                f"{max_elements}-byte request can carry"
-            )
+        count = element_count(name, shape, max_elements)
         size = _parameters(tensor, f"input {name!r}").get("binary_data_size")
         if size is not None:
             if "data" in tensor:
@@ -175,6 +170,19 @@ def _inputs(inputs: list[Any], binary: memoryview, max_elements: int) -> dict[st
             "each input's binary_data_size must account for them"
         )
     return tensors
+
+
+def element_count(name: str, shape: list[int], max_elements: int) -> int:
+    """The elements a shape holds, refused when more than a request of `max_elements` bytes
+    can carry; a dimension past that bound is refused too, even beside a 0 (numpy cannot
+    shape an empty array [0, 2**62]). Python ints: a huge shape cannot wrap around."""
+    count = math.prod(shape)
+    if count > max_elements or any(d > max_elements for d in shape):
+        raise InputError(
+            f"input {name!r}: shape {shape} holds more than the {max_elements}-byte request "
+            "can carry"
+        )
+    return count
 
 
 def _header(tensor: Any, index: int) -> tuple[str, str, list[int]]:
