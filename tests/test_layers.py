@@ -13,7 +13,7 @@ pytestmark = pytest.mark.unit
 
 # Layers a web framework never reaches: the engine serves gRPC, Ray and `--local` as well.
 PROTOCOL_NEUTRAL = ("config", "engine", "inputs", "runtimes", "protocols")
-FRONTS = ("server", "transport", "cli", "client", "scale")
+FRONTS = ("server", "grpc", "transport", "cli", "client", "scale")
 
 
 @pytest.mark.parametrize("layer", PROTOCOL_NEUTRAL)
@@ -24,7 +24,13 @@ def test_a_protocol_neutral_layer_imports_no_web_framework_and_no_front(layer: s
 
 
 def test_the_http_app_does_not_reach_into_the_transport_or_the_commands() -> None:
-    assert layer_graph()["server"].isdisjoint({"transport", "cli", "client", "scale"})
+    assert layer_graph()["server"].isdisjoint({"transport", "cli", "client", "scale", "grpc"})
+
+
+def test_the_grpc_front_shares_the_engine_not_the_http_app() -> None:
+    """gRPC and HTTP are two front doors on one engine: neither imports the other (the app
+    hands gRPC what records its requests)."""
+    assert layer_graph()["grpc"].isdisjoint({"server", "transport", "cli", "client", "scale"})
 
 
 def test_only_the_transports_entry_point_knows_the_app() -> None:

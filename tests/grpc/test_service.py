@@ -388,3 +388,36 @@ def test_tritonclient_and_every_mlserve_grpc_module_import_in_one_process() -> N
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_grpc_calls_are_counted_with_http_ones(
+    grpc_client: tg.InferenceServerClient, served: tuple[str, str]
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def counted() -> float:
+        families = text_string_to_metric_families(httpx.get(served[0] + "/metrics").text)
+        return sum(
+            s.value
+            for family in families
+            for s in family.samples
+            if s.name == "mlserve_requests_total"
+            and s.labels["protocol"] == "grpc"
+            and s.labels["route"] == "/inference.GRPCInferenceService/ModelInfer"
+            and s.labels["model"] == "credit"
+            and s.labels["version"] == "xgboost"  # a version only gRPC calls here
+            and s.labels["status"] == "200"
+        )
+
+    def console_requests() -> int:
+        stats = httpx.get(served[0] + "/console/stats").json()
+        card = next(
+            m for m in stats["models"] if (m["model"], m["version"]) == ("credit", "xgboost")
+        )
+        return int(sum(card["live"]["series"]["requests_per_s"]) > 0)
+
+    before = counted()
+    for _ in range(3):
+        grpc_client.infer("credit", tensors(tg, credit_inputs()), model_version="xgboost")
+    assert counted() == before + 3
+    assert console_requests() == 1
