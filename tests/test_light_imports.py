@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ["sklearn", "torch", "transformers", "joblib", "PIL", "fastapi", "uvicorn", "scipy"]
+HEAVY = ["sklearn", "torch", "transformers", "joblib", "PIL", "fastapi", "uvicorn", "scipy", "grpc"]
 
 PROBE = """
 import json, sys

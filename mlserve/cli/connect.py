@@ -23,6 +23,10 @@ def connect(
         from mlserve.client.local import LocalClient  # the core, and later one framework
 
         client: Frontdoor = LocalClient(manifest)
+    elif url.startswith("grpc://"):
+        from mlserve.client.grpc import GrpcClient  # grpc only for a grpc:// URL
+
+        client = GrpcClient(url, api_key=api_key, timeout=timeout, retries=retries)
     else:
         from mlserve.client.remote import Client as RemoteClient
 

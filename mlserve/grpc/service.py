@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+import orjson
 
 from mlserve import wire
 from mlserve._version import __version__
@@ -363,6 +364,10 @@ def _parameters(parameters: Any) -> dict[str, Any]:
     return values
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 # V2 datatypes as Triton's model configuration names them.
 CONFIG_TYPES = {"BYTES": "TYPE_STRING"}
 
@@ -389,4 +394,15 @@ def model_config(entry: Any, core: InferenceCore) -> Any:
     if batching.max_batch_size > 1:
         config.dynamic_batching.max_queue_delay_microseconds = int(batching.max_wait_ms * 1000)
         config.dynamic_batching.preferred_batch_size.append(batching.max_batch_size)
+    # What the gRPC metadata message has no field for, and a client needs to read answers
+    # as the JSON routes give them: the kind of input, and the labels (as text, and as the
+    # JSON routes answer them), JSON-encoded.
+    label: dict[str, Any] = next((t for t in info["outputs"] if t["name"] == "label"), {})
+    extras = {
+        "input_kind": entry.info.input_kind,
+        "labels": _json(label.get("labels")),
+        "label_values": _json(label.get("label_values")),
+    }
+    for key, value in extras.items():
+        config.parameters[key].string_value = value
     return config
