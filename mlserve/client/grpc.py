@@ -18,6 +18,7 @@ import grpc
 import numpy as np
 import orjson
 
+from mlserve.client import payloads
 from mlserve.client.base import split_model
 from mlserve.errors import (
     InferenceTimeout,
@@ -81,6 +82,34 @@ class GrpcClient:
         self.timeout, self.retries = timeout, retries
         self.retried = 0
         self._models: dict[tuple[str, str], Model] = {}
+
+    def __enter__(self) -> GrpcClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the named methods of mlserve.Client -----------------------------------------------
+
+    def predict(self, features: Any, *, model: str, version: str | None = None) -> dict[str, Any]:
+        """One row: a list or 1-D array in model order, or a mapping of named features."""
+        return self.run("predict", payloads.row(features), model, version)
+
+    def predict_batch(self, rows: Any, *, model: str, version: str | None = None) -> dict[str, Any]:
+        """Rows: lists, a 2-D numpy array, or a pandas DataFrame (columns matched by name)."""
+        return self.run("predict_batch", payloads.rows(rows), model, version)
+
+    def classify(
+        self, text: str | list[str], *, model: str, version: str | None = None
+    ) -> dict[str, Any]:
+        """One text (an answer) or a list of texts (answers under `predictions`)."""
+        return self.run("classify", payloads.texts(text), model, version)
+
+    def predict_image(
+        self, image: Any, *, model: str, version: str | None = None
+    ) -> dict[str, Any]:
+        """An image as bytes or a path to an image file."""
+        return self.run("predict_image", payloads.image(image), model, version)
 
     # -- the Frontdoor -------------------------------------------------------------------
 

@@ -27,6 +27,16 @@ class Client:
     `predict_image`, `info`, and an operator's `repository_index`, `load_model`,
     `unload_model`, `reload`; failures raise `mlserve.errors.MlserveError` subclasses."""
 
+    def __new__(cls, url: str | None = None, **options: Any) -> Any:
+        """`Client("grpc://host:8081")` is the same client over gRPC (mlserve.client.grpc:
+        the named methods, each naming its model)."""
+        if url is not None and url.startswith("grpc://"):
+            from mlserve.client.grpc import GrpcClient
+
+            options.pop("admin_key", None)  # the repository calls stay on HTTP
+            return GrpcClient(url, **options)
+        return super().__new__(cls)
+
     def __init__(
         self,
         url: str | None = None,

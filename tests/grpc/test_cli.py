@@ -4,8 +4,9 @@ imports grpc.)"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,3 +66,25 @@ def test_errors_keep_their_exit_codes(urls: tuple[str, str]) -> None:
     )  # fmt: skip
     assert nobody.code == 3
     assert "cannot reach the mlserve gRPC server" in nobody.stderr
+
+
+def test_the_python_client_speaks_grpc_too(urls: tuple[str, str], samples: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from mlserve import Client
+
+    frame = pd.DataFrame({"income": [52000.0], "credit_score": [710], "age": [42]})
+    png = samples / "digits" / "7.png"
+    with Client(urls[0]) as over_http, Client(urls[1]) as over_grpc:
+        assert type(over_grpc).__name__ == "GrpcClient"
+        calls: list[Callable[[Any], dict[str, Any]]] = [
+            lambda c: c.predict([5.1, 3.5, 1.4, 0.2], model="iris"),
+            lambda c: c.predict({"age": 42, "income": 52000, "credit_score": 710}, model="credit"),
+            lambda c: c.predict_batch(np.array([[5.1, 3.5, 1.4, 0.2]] * 3), model="iris-onnx"),
+            lambda c: c.predict_batch(frame, model="credit"),
+            lambda c: c.classify(["I loved this film", "awful"], model="sentiment"),
+            lambda c: c.predict_image(png, model="digits"),
+        ]
+        for call in calls:
+            assert call(over_grpc) == call(over_http)
