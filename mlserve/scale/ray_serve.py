@@ -238,13 +238,14 @@ def run(manifest: Manifest, address: str | None) -> None:
     """Start (or join) Ray, deploy the models, and serve HTTP from this process until
     SIGTERM/SIGINT."""
     from mlserve.server.app import create_app
-    from mlserve.transport.run import listening_socket, serve_app, server_engine
+    from mlserve.transport.run import grpc_front, listening_socket, serve_app, server_engine
 
     # Reloads read it again from its path, wherever the process was started.
     manifest = manifest.model_copy(update={"source": manifest.source.resolve()})
     joined = address is not None
     engine = server_engine(ingress_manifest(manifest), RayRuntime)
-    app = create_app(engine, reload=front_reload())
+    # The front serves gRPC beside HTTP as a plain server does, on the same engine.
+    app = create_app(engine, reload=front_reload(), fronts=grpc_front(manifest.server))
     # Bound before Ray starts: Ray's processes take ports of their own, and one took a front's
     # port between the user's choice and uvicorn's bind (seen in CI).
     sock = listening_socket(app, manifest.server)

@@ -177,6 +177,18 @@ models:
     assert code == 0, log[-2000:]
 
 
+def grpc_label(address: str) -> str:
+    import numpy as np
+    import tritonclient.grpc as tg
+
+    client = tg.InferenceServerClient(address)
+    tensor = tg.InferInput("input", [1, 4], "FP64")
+    tensor.set_data_from_numpy(np.array([ROW["features"]], dtype=np.float64))
+    label: bytes = client.infer("iris", [tensor]).as_numpy("label")[0]
+    client.close()
+    return label.decode()
+
+
 def test_two_fronts_share_the_models_and_one_survives_the_other(
     cluster: str, samples: Path, tmp_path: Path
 ) -> None:
@@ -194,6 +206,8 @@ def test_two_fronts_share_the_models_and_one_survives_the_other(
     ):
         urls = [first.url, second.url]
         assert all(answered_version(u, "/predict") == "v1" for u in urls)
+        for served in (first, second):  # each front serves gRPC too, over the same replicas
+            assert grpc_label(served.grpc) == "virginica"
         sent_to_survivor, retried = [], []
 
         def one(i: int, client: httpx.Client) -> int:
