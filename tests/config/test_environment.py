@@ -53,3 +53,15 @@ def test_a_bad_variable_is_named(manifest: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_serve_help_lists_every_variable() -> None:
     assert list(wire.SERVER_ENV_VARIABLES) == variables()
+
+
+def test_grpc_settings_from_the_manifest_the_environment_and_flags(
+    manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = load_manifest(manifest)
+    assert (spec.server.grpc, spec.server.grpc_port) == (True, 8081)  # on, as MLServer's
+    monkeypatch.setenv("MLSERVE_GRPC_PORT", "9081")
+    monkeypatch.setenv("MLSERVE_GRPC", "false")
+    server = with_server(spec).server
+    assert (server.grpc, server.grpc_port) == (False, 9081)
+    assert with_server(spec, grpc=True, grpc_port=9082).server.grpc_port == 9082

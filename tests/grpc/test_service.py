@@ -421,3 +421,50 @@ def test_grpc_calls_are_counted_with_http_ones(
         grpc_client.infer("credit", tensors(tg, credit_inputs()), model_version="xgboost")
     assert counted() == before + 3
     assert console_requests() == 1
+
+
+def resident_bytes(url: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = text_string_to_metric_families(httpx.get(url + "/metrics").text)
+    return next(
+        s.value for f in families for s in f.samples if s.name == "process_resident_memory_bytes"
+    )
+
+
+def test_bad_clients_leave_the_server_answering(served: tuple[str, str]) -> None:
+    """A 1 ms deadline, 1,000 idle channels, and a stream that sends without ever reading
+    its answers: memory stays bounded and other calls are answered."""
+    from mlserve.protocols.grpc._generated import grpc_service_pb2 as pb
+
+    client = tg.InferenceServerClient(served[1])
+    rows = tensors(tg, {"input": np.tile(IRIS, (20_000, 1))})
+    late = status_of(lambda: client.infer("iris", rows, client_timeout=0.001))
+    assert late[0] == grpc.StatusCode.DEADLINE_EXCEEDED
+    before = resident_bytes(served[0])
+
+    idle = [grpc.insecure_channel(served[1]) for _ in range(1000)]
+    try:
+        for channel in idle:
+            grpc.channel_ready_future(channel).result(timeout=30)
+        assert client.infer("iris", tensors(tg, {"input": IRIS})).as_numpy("label").shape == (3,)
+    finally:
+        for channel in idle:
+            channel.close()
+
+    request = pb.ModelInferRequest(
+        model_name="iris",
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP64", shape=[1, 4])],
+        raw_input_contents=[IRIS[:1].tobytes()],
+    )
+    stub = raw_stub(served[1])
+    never_read = stub.ModelStreamInfer(iter([request] * 20_000))  # its answers are not read
+    try:
+        for _ in range(20):
+            assert client.infer("iris", tensors(tg, {"input": IRIS})).as_numpy("label").shape == (
+                3,
+            )
+        assert httpx.get(served[0] + "/health").status_code == 200
+        assert resident_bytes(served[0]) - before < 200 * 2**20
+    finally:
+        never_read.cancel()
