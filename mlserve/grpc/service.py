@@ -28,7 +28,7 @@ from mlserve.config.access import Access, key_matches
 from mlserve.engine.context import RequestInfo, RequestObserver, current
 from mlserve.engine.core import InferenceCore
 from mlserve.engine.placement import leaves_loop, off_loop
-from mlserve.errors import ClientGone, MlserveError, Unauthorized
+from mlserve.errors import MlserveError, Unauthorized
 from mlserve.grpc.errors import status_code, trailing_metadata
 from mlserve.grpc.statistics import Statistics
 from mlserve.protocols.grpc._generated import grpc_service_pb2 as pb
@@ -142,7 +142,10 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         """Each request answered in the stream, in the order answers are ready (each names
         its request's id); a request that fails is answered with its error message in the
         stream, as Triton does, and the stream goes on."""
-        self._authorize(context, admin=False)
+        try:
+            self._authorize(context, admin=False)
+        except MlserveError as exc:
+            await context.abort(status_code(exc), exc.message)
         slots = asyncio.Semaphore(STREAM_IN_FLIGHT)
         answers: asyncio.Queue[Any] = asyncio.Queue()
         pending: set[asyncio.Task[None]] = set()
@@ -150,7 +153,10 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         async def answer(request: Any) -> None:
             try:
                 result = await self._call(
-                    None, "ModelStreamInfer", lambda: self._infer(request, context)
+                    context,
+                    "ModelStreamInfer",
+                    lambda: self._infer(request, context),
+                    in_stream=True,
                 )
                 await answers.put(pb.ModelStreamInferResponse(infer_response=result))
             except StreamError as exc:
@@ -232,27 +238,28 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         work: Callable[[], Awaitable[T]],
         *,
         admin: bool = False,
+        in_stream: bool = False,
     ) -> T:
         """Run one RPC's `work` as a request: authorized, identified, recorded, and its
-        errors rendered. `context` None: a request inside a stream (already authorized; an
-        error is raised as StreamError for the stream to answer in-band)."""
+        errors rendered. `in_stream`: a request inside a stream (the stream was authorized;
+        an error is raised as StreamError, for the stream to answer in-band)."""
         info = RequestInfo(_request_id(context) or _new_request_id())
         info.headers = _headers(context)
         token = current.set(info)
         started = time.perf_counter()
         status = 200
         try:
-            if context is not None:
+            if not in_stream:
                 self._authorize(context, admin=admin)
             result = await work()
             for callback in info.after_response:  # e.g. a shadow's copy of this request
                 asyncio.get_running_loop().call_soon(callback)
-            if context is not None:
+            if not in_stream:
                 context.set_trailing_metadata((("x-request-id", info.request_id),))
             return result
         except MlserveError as exc:
             status = exc.http_status
-            await self._refuse(context, info, exc)
+            await self._refuse(context, info, exc, in_stream)
             raise AssertionError("unreachable: _refuse raises") from None
         except Exception as exc:
             if _is_grpc_control(exc):
@@ -260,7 +267,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
             status = 500
             log.exception("gRPC %s failed (request id %s)", method, info.request_id)
             message = f"internal error; the server log has it under request id {info.request_id}"
-            await self._refuse(context, info, MlserveError(message))
+            await self._refuse(context, info, MlserveError(message), in_stream)
             raise AssertionError("unreachable: _refuse raises") from None
         finally:
             if self.requests is not None:
@@ -269,8 +276,10 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
                 self.requests.finished(info, PROTOCOL, "GRPC", route, status, seconds)
             current.reset(token)
 
-    async def _refuse(self, context: Any, info: RequestInfo, error: MlserveError) -> None:
-        if context is None:
+    async def _refuse(
+        self, context: Any, info: RequestInfo, error: MlserveError, in_stream: bool
+    ) -> None:
+        if in_stream:
             raise StreamError(error.message)
         context.set_trailing_metadata(
             (("x-request-id", info.request_id), *trailing_metadata(error))
@@ -305,7 +314,7 @@ async def _now(value: T) -> T:
 
 
 def _metadata(context: Any) -> tuple[Any, ...]:
-    return tuple(context.invocation_metadata() or ()) if context is not None else ()
+    return tuple(context.invocation_metadata() or ())
 
 
 def _headers(context: Any) -> list[tuple[bytes, bytes]]:
@@ -352,7 +361,7 @@ def _gone(context: Any) -> Callable[[], Awaitable[bool]]:
 
 def _is_grpc_control(error: Exception) -> bool:
     """An abort (raised by `context.abort`) or a cancelled call: not a failure of ours."""
-    return isinstance(error, asyncio.CancelledError | grpc.aio.AbortError | ClientGone)
+    return isinstance(error, asyncio.CancelledError | grpc.aio.AbortError)
 
 
 def _parameters(parameters: Any) -> dict[str, Any]:

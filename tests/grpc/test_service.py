@@ -5,6 +5,7 @@ answers equal the HTTP ones, errors are status codes (never INTERNAL for bad inp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import queue
 import subprocess
@@ -361,6 +362,16 @@ def test_keys_come_from_metadata(
         assert client.infer("iris", rows, headers={"x-api-key": "inference-key"})
         wrong = status_of(lambda: client.infer("iris", rows, headers={"x-api-key": "nope"}))
         assert wrong[0] == grpc.StatusCode.UNAUTHENTICATED
+        errors: queue.Queue[Any] = queue.Queue()
+        client.start_stream(callback=lambda result, error: errors.put(error))
+        try:
+            with contextlib.suppress(InferenceServerException):  # refused as it opened
+                client.async_stream_infer("iris", rows)
+            refused_stream = errors.get(timeout=30)
+        finally:
+            client.stop_stream()
+        assert refused_stream is not None
+        assert refused_stream.status() == "StatusCode.UNAUTHENTICATED"
         no_admin = status_of(lambda: client.unload_model("iris", headers=bearer))
         assert no_admin[0] == grpc.StatusCode.UNAUTHENTICATED
         admin = {"authorization": "Bearer admin-key"}
