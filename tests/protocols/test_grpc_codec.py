@@ -116,3 +116,47 @@ def test_every_output_is_raw_and_only_the_ones_asked_for() -> None:
     )
     with pytest.raises(InputError, match="unknown output 'nope'"):
         encode_response("m", "v1", unasked, outputs)
+
+
+def infer_parameters(**flags: bool) -> dict[str, Any]:
+    return {key: pb.InferParameter(bool_param=value) for key, value in flags.items()}
+
+
+def test_typed_contents_when_every_output_asks_for_them() -> None:
+    labels = Labels(["a", "b"], np.array([1, 0]))
+    outputs: dict[str, OutputTensor] = {"label": labels, "confidence": np.array([0.9, 0.8])}
+    empty = Tensor(name="input", datatype="FP64", shape=[0, 4])
+    requested = pb.ModelInferRequest.InferRequestedOutputTensor
+
+    typed = decode_request(
+        pb.ModelInferRequest(
+            inputs=[empty],
+            raw_input_contents=[b""],
+            parameters=infer_parameters(binary_data_output=False),
+        )
+    )
+    response = encode_response("m", "v1", typed, outputs)
+    assert not response.raw_output_contents
+    assert list(response.outputs[0].contents.bytes_contents) == [b"b", b"a"]
+    assert list(response.outputs[1].contents.fp64_contents) == [0.9, 0.8]
+
+    per_output = [
+        requested(name=name, parameters=infer_parameters(binary_data=False))
+        for name in ("label", "confidence")
+    ]
+    all_typed = decode_request(
+        pb.ModelInferRequest(inputs=[empty], raw_input_contents=[b""], outputs=per_output)
+    )
+    assert not encode_response("m", "v1", all_typed, outputs).raw_output_contents
+
+    one_raw = [per_output[0], requested(name="confidence")]  # raw for all, or for none
+    mixed = decode_request(
+        pb.ModelInferRequest(inputs=[empty], raw_input_contents=[b""], outputs=one_raw)
+    )
+    assert len(encode_response("m", "v1", mixed, outputs).raw_output_contents) == 2
+
+    not_a_bool = {"binary_data_output": pb.InferParameter(string_param="no")}
+    with pytest.raises(InputError, match="must be a bool_param"):
+        decode_request(
+            pb.ModelInferRequest(inputs=[empty], raw_input_contents=[b""], parameters=not_a_bool)
+        )

@@ -70,12 +70,23 @@ def decode_request(request: pb.ModelInferRequest) -> V2Request:
             tensors[name] = from_binary(name, tensor.datatype, shape, count, memoryview(raw[index]))
         else:
             tensors[name] = _from_contents(name, tensor.datatype, shape, count, tensor.contents)
+    binary = _flag(request.parameters, "binary_data_output", "the request")
     return V2Request(
         request.id or None,
         tensors,
         _requested(request.outputs),
-        binary_output=True,
+        binary_output=True if binary is None else binary,
     )
+
+
+def _flag(parameters: Any, key: str, where: str) -> bool | None:
+    """A bool parameter, if set (InferParameter's bool_param)."""
+    if key not in parameters:
+        return None
+    parameter = parameters[key]
+    if parameter.WhichOneof("parameter_choice") != "bool_param":
+        raise SchemaViolation(f"parameter {key!r} of {where} must be a bool_param")
+    return bool(parameter.bool_param)
 
 
 def _header(tensor: Any, budget: int) -> tuple[str, list[int], int]:
@@ -116,24 +127,36 @@ def _requested(outputs: Any) -> list[RequestedOutput] | None:
             raise SchemaViolation("every requested output needs a 'name'")
         if any(r.name == output.name for r in requested):
             raise InputError(f"output {output.name!r} is requested twice")
-        requested.append(RequestedOutput(output.name, True))
+        binary = _flag(output.parameters, "binary_data", f"output {output.name!r}")
+        requested.append(RequestedOutput(output.name, binary))
     return requested
 
 
 def encode_response(
     model: str, version: str, request: V2Request, outputs: dict[str, OutputTensor]
 ) -> pb.ModelInferResponse:
-    """The outputs the request asked for (all, if it named none), each as raw bytes."""
+    """The outputs the request asked for (all, if it named none): as raw bytes, what Triton
+    answers, unless every one of them was asked as typed `contents` (`binary_data: false`
+    per output, or `binary_data_output: false`): the protocol allows raw contents for all
+    outputs or for none."""
     if request.outputs is not None:
         unknown = [o.name for o in request.outputs if o.name not in outputs]
         if unknown:
             raise InputError(f"unknown output {unknown[0]!r}; outputs: {', '.join(outputs)}")
         wanted = {o.name for o in request.outputs}
         outputs = {k: v for k, v in outputs.items() if k in wanted}
+    raw_contents = any(request.wants_binary(name) for name in outputs)
     response = pb.ModelInferResponse(model_name=model, model_version=version, id=request.id or "")
     for name, values in outputs.items():
-        header, raw = output_tensor(name, values, True)
-        assert raw is not None  # binary was asked for
-        response.outputs.add(name=name, datatype=header["datatype"], shape=header["shape"])
-        response.raw_output_contents.append(raw)
+        header, raw = output_tensor(name, values, raw_contents)
+        tensor = response.outputs.add(name=name, datatype=header["datatype"], shape=header["shape"])
+        if raw is not None:
+            response.raw_output_contents.append(raw)
+        else:
+            if header["datatype"] not in CONTENTS_FIELD:
+                raise InputError(f"output {name!r} is {header['datatype']}: ask for it raw")
+            data = header["data"]
+            if header["datatype"] == "BYTES":
+                data = [d.encode() if isinstance(d, str) else d for d in data]
+            getattr(tensor.contents, CONTENTS_FIELD[header["datatype"]]).extend(data)
     return response
