@@ -479,3 +479,48 @@ def test_bad_clients_leave_the_server_answering(served: tuple[str, str]) -> None
         assert resident_bytes(served[0]) - before < 200 * 2**20
     finally:
         never_read.cancel()
+
+
+def test_grpc_and_http_rows_share_a_batch(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlserve.engine.observers import CoreObserver
+    from tests.models import slow_classifier
+    from tests.support import wait_for
+
+    class Seen(CoreObserver):
+        def __init__(self) -> None:
+            self.depths: list[int] = []
+            self.calls: list[int] = []
+
+        def queue_depth(self, spec: Any, depth: int) -> None:
+            self.depths.append(depth)
+
+        def model_call(self, spec: Any, rows: int, seconds: float) -> None:
+            self.calls.append(rows)
+
+    slow_classifier(str(tmp_path / "slow.joblib"), seconds=0.5)
+    manifest = write_manifest(
+        tmp_path,
+        "models:\n  - {name: slow, runtime: sklearn, path: slow.joblib, "
+        "batching: {max_batch_size: 16}}\n",
+    )
+    live, address = serve_with_grpc(manifest)
+    seen = Seen()
+    app: Any = live.server.config.app
+    app.state.core.observe(seen)
+    client = tg.InferenceServerClient(address)
+    batch = live.url + "/models/slow/predict/batch"
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            first = pool.submit(httpx.post, batch, json={"inputs": IRIS[:1].tolist()}, timeout=60)
+            wait_for(lambda: seen.depths[-2:] == [1, 0])  # taken from the queue: the model is busy
+            over_grpc = pool.submit(client.infer, "slow", tensors(tg, {"input": IRIS[:2]}))
+            over_http = pool.submit(httpx.post, batch, json={"inputs": IRIS.tolist()}, timeout=60)
+            wait_for(lambda: 2 in seen.depths)  # both queued behind the first call
+            assert first.result().status_code == 200
+            assert over_grpc.result().as_numpy("label").shape == (2,)
+            assert len(over_http.result().json()["predictions"]) == 3
+    finally:
+        live.stop()
+    assert seen.calls == [1, 5]  # the gRPC call's 2 rows and the HTTP call's 3: one model call
