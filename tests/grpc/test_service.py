@@ -187,6 +187,12 @@ def test_errors_are_status_codes_with_the_http_messages(
     assert status_of(lambda: grpc_client.is_model_ready("nope"))[0] == grpc.StatusCode.NOT_FOUND
 
 
+def tensor_header(name: str, datatype: str, shape: list[int]) -> Any:
+    from mlserve.protocols.grpc._generated import grpc_service_pb2 as pb
+
+    return pb.ModelInferRequest.InferInputTensor(name=name, datatype=datatype, shape=shape)
+
+
 def raw_stub(address: str) -> Any:
     """mlserve's own generated stub, for messages tritonclient would never build."""
     from mlserve.protocols.grpc._generated import grpc_service_pb2_grpc as pb_grpc
@@ -300,6 +306,25 @@ def test_a_message_over_the_body_limit_is_resource_exhausted(
         assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "100000" in message
         assert client.is_server_live()
+
+        from mlserve.protocols.grpc._generated import grpc_service_pb2 as pb
+
+        def padded(size: int) -> pb.ModelInferRequest:  # `id` pads it to exactly `size` bytes
+            request = pb.ModelInferRequest(
+                model_name="iris",
+                inputs=[tensor_header("input", "FP64", [1, 4])],
+                raw_input_contents=[IRIS[:1].tobytes()],
+            )
+            request.id = "x" * (size - request.ByteSize() - 4)
+            request.id += "x" * (size - request.ByteSize())
+            assert request.ByteSize() == size
+            return request
+
+        stub = raw_stub(address)
+        assert stub.ModelInfer(padded(100_000), timeout=30).outputs[0].name == "label"
+        with pytest.raises(grpc.RpcError) as one_over:
+            stub.ModelInfer(padded(100_001), timeout=30)
+        assert one_over.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         live.stop()
 
