@@ -139,12 +139,7 @@ def encode_response(
     answers, unless every one of them was asked as typed `contents` (`binary_data: false`
     per output, or `binary_data_output: false`): the protocol allows raw contents for all
     outputs or for none."""
-    if request.outputs is not None:
-        unknown = [o.name for o in request.outputs if o.name not in outputs]
-        if unknown:
-            raise InputError(f"unknown output {unknown[0]!r}; outputs: {', '.join(outputs)}")
-        wanted = {o.name for o in request.outputs}
-        outputs = {k: v for k, v in outputs.items() if k in wanted}
+    outputs = request.asked_for(outputs)
     raw_contents = any(request.wants_binary(name) for name in outputs)
     response = pb.ModelInferResponse(model_name=model, model_version=version, id=request.id or "")
     for name, values in outputs.items():

@@ -61,6 +61,17 @@ class V2Request:
     outputs: list[RequestedOutput] | None  # None: every output
     binary_output: bool  # `parameters.binary_data_output`
 
+    def asked_for(self, outputs: dict[str, Any]) -> dict[str, Any]:
+        """The outputs this request asks for (every one, if it names none), in the model's
+        order; a name the model has no output for is refused."""
+        if self.outputs is None:
+            return outputs
+        unknown = [o.name for o in self.outputs if o.name not in outputs]
+        if unknown:
+            raise InputError(f"unknown output {unknown[0]!r}; outputs: {', '.join(outputs)}")
+        wanted = {o.name for o in self.outputs}
+        return {k: v for k, v in outputs.items() if k in wanted}
+
     def wants_binary(self, output: str) -> bool:
         for requested in self.outputs or []:
             if requested.name == output and requested.binary is not None:

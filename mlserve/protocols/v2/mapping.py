@@ -155,12 +155,7 @@ def response_parts(
 ) -> tuple[dict[str, Any], list[bytes]]:
     """The response's JSON part and, in order, the raw bytes of the outputs the client asked
     to have in binary (empty when none)."""
-    if request.outputs is not None:
-        unknown = [o.name for o in request.outputs if o.name not in outputs]
-        if unknown:
-            raise InputError(f"unknown output {unknown[0]!r}; outputs: {', '.join(outputs)}")
-        wanted = {o.name for o in request.outputs}
-        outputs = {k: v for k, v in outputs.items() if k in wanted}
+    outputs = request.asked_for(outputs)
     tensors, blobs = [], []
     for name, values in outputs.items():
         tensor, raw = output_tensor(name, values, request.wants_binary(name))
