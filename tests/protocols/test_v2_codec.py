@@ -173,3 +173,12 @@ def test_a_per_output_binary_flag_overrides_the_request_default() -> None:
     assert not parsed.wants_binary("label")
     assert parsed.wants_binary("confidence")
     assert parsed.id is None
+
+
+def test_uint64_values_past_int64_beside_small_ones_stay_exact() -> None:
+    # numpy reads [2**63, 1] as float64 (2**63 + 1 would round): kept as integers instead
+    body = request(inputs=[tensor(shape=[3], datatype="UINT64", data=[2**63 + 1, 1, 2**64 - 1])])
+    decoded = parse_request(body, None).inputs["input"]
+    assert isinstance(decoded, np.ndarray)
+    assert decoded.dtype == np.uint64
+    assert decoded.tolist() == [2**63 + 1, 1, 2**64 - 1]

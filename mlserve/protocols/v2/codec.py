@@ -244,8 +244,11 @@ def checked_numbers(name: str, datatype: str, items: list[Any]) -> np.ndarray:
     dtype = np.dtype(NUMERIC[datatype])
     raw = np.asarray(items) if items else np.zeros(0, dtype=dtype)
     kind = raw.dtype.kind
-    if kind == "O" and all(isinstance(i, int | float) for i in items):
-        kind = "i" if all(isinstance(i, int) for i in items) else "f"  # beyond 64 bits
+    # Ints past int64 (UINT64 values from 2**63) make numpy choose object, or float64 when
+    # smaller ints sit beside them (rounding them): keep them as Python ints.
+    beyond_int64 = kind == "O" or (kind == "f" and all(type(i) is int for i in items))
+    if beyond_int64 and all(isinstance(i, int | float) for i in items):
+        kind = "i" if all(isinstance(i, int) for i in items) else "f"
         raw = np.asarray(items, dtype=object)
     allowed = {"b": "b", "i": "biu", "u": "biu", "f": "biuf"}[dtype.kind]
     if kind not in allowed:
