@@ -10,7 +10,6 @@ import functools
 import queue
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +37,6 @@ def serve_with_grpc(manifest: Path, **server: Any) -> tuple[LiveServer, str]:
     spec = load_manifest(manifest).server.model_copy(update={"grpc_port": port, **server})
     live = start_server(manifest, fronts=[functools.partial(serving_grpc, spec=spec)])
     return live, f"127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def served(sample_manifest: Path) -> Iterator[tuple[str, str]]:
-    live, address = serve_with_grpc(sample_manifest)
-    yield live.url, address
-    live.stop()
 
 
 @pytest.fixture
