@@ -7,6 +7,9 @@ object is shared, so the middleware sees the core's notes even across task bound
 
 from __future__ import annotations
 
+import itertools
+import os
+import re
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -30,6 +33,21 @@ class RequestInfo:
 
 
 current: ContextVar[RequestInfo | None] = ContextVar("mlserve_request", default=None)
+
+# A caller's request id is kept only if it is a token a log line cannot be forged with: no
+# space (`x model=evil` would add fields), no quote, no control or bidirectional character.
+# The charset is what ids in the wild use (uuids, ULIDs, W3C trace ids, `req-1:2/3`).
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,128}")
+_PREFIX = os.urandom(4).hex()  # per process, so that workers never hand out the same id
+_counter = itertools.count()
+
+
+def request_id(given: str | None) -> str:
+    """The caller's id when it is safe to log and echo (see above), else a new one: 16 hex
+    digits unique to this process's requests (cheaper than a uuid4 per request)."""
+    if given is not None and _SAFE_REQUEST_ID.fullmatch(given):
+        return given
+    return f"{_PREFIX}{next(_counter) & 0xFFFFFFFF:08x}"
 
 
 class RequestObserver(Protocol):

@@ -12,9 +12,7 @@ base class's answer): mlserve has no shared memory, and its logs are configured 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -25,7 +23,7 @@ import orjson
 from mlserve import wire
 from mlserve._version import __version__
 from mlserve.config.access import Access, key_matches
-from mlserve.engine.context import RequestInfo, RequestObserver, current
+from mlserve.engine.context import RequestInfo, RequestObserver, current, request_id
 from mlserve.engine.core import InferenceCore
 from mlserve.engine.placement import leaves_loop, off_loop
 from mlserve.errors import MlserveError, Unauthorized
@@ -51,8 +49,6 @@ PROTOCOL = "grpc"
 # client that streams requests and never reads its answers holds a bounded amount of memory.
 STREAM_IN_FLIGHT = 32
 EXTENSIONS = ["model_repository", "statistics", "binary_tensor_data"]
-_PREFIX = os.urandom(4).hex()  # the same form as HTTP's ids, from another counter
-_ids = itertools.count()
 
 
 class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
@@ -243,7 +239,7 @@ class InferenceService(pb_grpc.GRPCInferenceServiceServicer):
         """Run one RPC's `work` as a request: authorized, identified, recorded, and its
         errors rendered. `in_stream`: a request inside a stream (the stream was authorized;
         an error is raised as StreamError, for the stream to answer in-band)."""
-        info = RequestInfo(_request_id(context) or _new_request_id())
+        info = RequestInfo(request_id(_given_request_id(context)))
         info.headers = _headers(context)
         token = current.set(info)
         started = time.perf_counter()
@@ -326,16 +322,11 @@ def _headers(context: Any) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def _request_id(context: Any) -> str | None:
+def _given_request_id(context: Any) -> str | None:
     for item in _metadata(context):
         if item.key == "x-request-id" and isinstance(item.value, str):
-            text = item.value[:128]
-            return text if text.isprintable() and text else None
+            return str(item.value)
     return None
-
-
-def _new_request_id() -> str:
-    return f"{_PREFIX}{next(_ids) & 0xFFFFFFFF:08x}"
 
 
 def _given_key(context: Any) -> bytes:

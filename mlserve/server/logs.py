@@ -19,12 +19,24 @@ LogFormat = Literal["text", "json"]
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
-# C0 controls, DEL and C1 controls: a `%0a` in a path must not start a forged log line.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters that change how a log line reads: the line and paragraph separators (U+2028/9,
+# line breaks to many log viewers) and the bidirectional embeddings, overrides and isolates
+# (U+202A-E, U+2066-9: `evil\u202e` shows the rest of a line reversed).
+_UNSAFE_IN_VIEWERS = (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+# C0 controls, DEL and C1 controls (a `%0a` in a path must not start a forged line), and those.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f" + "".join(map(chr, _UNSAFE_IN_VIEWERS)) + "]")
+# JSON escapes C0 controls itself but leaves these raw (valid JSON); they can only stand inside
+# a JSON string, where \uXXXX is the same character to a parser.
+_JSON_UNSAFE = {c: f"\\u{c:04x}" for c in _UNSAFE_IN_VIEWERS}
 
 
 def escape_controls(text: str) -> str:
     return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def _json_line(event: dict[str, Any], default: Any = None) -> str:
+    line = orjson.dumps(event, default=default).decode()
+    return line if line.isascii() else line.translate(_JSON_UNSAFE)
 
 
 ACCESS_LOGGER = "mlserve.access"
@@ -94,13 +106,13 @@ class JsonFormatter(logging.Formatter):
         event.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             event["traceback"] = self.formatException(record.exc_info)
-        return orjson.dumps(event, default=str).decode()
+        return _json_line(event, default=str)
 
     def format_access(self, event: AccessEvent, created: float) -> str:
         line = _json_head(created, "INFO", ACCESS_LOGGER)
         line["message"] = event.message()
         line.update(event._asdict())
-        return orjson.dumps(line).decode()
+        return _json_line(line)
 
 
 def _json_head(created: float, level: str, logger: str) -> dict[str, Any]:

@@ -3,16 +3,14 @@ one access-log line and the request metrics, per request."""
 
 from __future__ import annotations
 
-import itertools
 import logging
-import os
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mlserve import wire
 from mlserve.bodies import header
-from mlserve.engine.context import RequestInfo, current
+from mlserve.engine.context import RequestInfo, current, request_id
 from mlserve.server.live import LiveStats
 from mlserve.server.logs import ACCESS_LOGGER, access_writer
 from mlserve.server.metrics import Metrics
@@ -40,7 +38,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        info = RequestInfo(_client_request_id(scope) or _new_request_id())
+        info = RequestInfo(request_id(header(scope, b"x-request-id")))
         info.headers = scope["headers"]
         token = current.set(info)
         started = time.perf_counter()
@@ -51,8 +49,8 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if self.echo:
-                    request_id = (b"x-request-id", info.request_id.encode())
-                    message["headers"] = [*message.get("headers", []), request_id]
+                    echoed = (b"x-request-id", info.request_id.encode())
+                    message["headers"] = [*message.get("headers", []), echoed]
             await send(message)
 
         try:
@@ -110,21 +108,3 @@ class RequestRecords:
             self.write_access(
                 (info.request_id, method, route, status, seconds, model, version, info.rows)
             )
-
-
-_PREFIX = os.urandom(4).hex()  # per process, so that workers never hand out the same id
-_counter = itertools.count()
-
-
-def _new_request_id() -> str:
-    """16 hex digits unique to this process's requests: cheaper than a uuid4 per request."""
-    return f"{_PREFIX}{next(_counter) & 0xFFFFFFFF:08x}"
-
-
-def _client_request_id(scope: Scope) -> str | None:
-    """The caller's X-Request-ID, if it is one a log line can hold (printable, 128 at most)."""
-    given = header(scope, b"x-request-id")
-    if given is None:
-        return None
-    text = given[:128]
-    return text if text.isprintable() else None

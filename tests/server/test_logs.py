@@ -69,6 +69,18 @@ def test_control_characters_in_a_path_are_escaped() -> None:
     assert "/x\\n2026-01-01" in line
 
 
+def test_json_lines_escape_line_separators_and_bidi_overrides() -> None:
+    """Valid JSON either way, but a raw U+2028 breaks the line in viewers, U+202E reverses it."""
+    path = "/a\u2028b\u2029c\u202ed\u2067e"
+    event = AccessEvent("id", "GET", path, 404, 0.1, None, None, None)
+    formatter = JsonFormatter()
+    record = logging.LogRecord("mlserve", logging.WARNING, "", 0, "path %s", (path,), None)
+    for line in (formatter.format_access(event, 1_780_000_000.0), formatter.format(record)):
+        assert not {"\u2028", "\u2029", "\u202e", "\u2067"} & set(line)
+        assert "\\u2028" in line
+        assert path in orjson.loads(line)["message"]  # the same text to a JSON parser
+
+
 @pytest.fixture
 def configured() -> Iterator[io.StringIO]:
     """The server's logging set-up, writing to a string instead of stderr."""

@@ -3,6 +3,7 @@ slowloris connections and short bodies are closed, and `/health` keeps answering
 
 from __future__ import annotations
 
+import re
 import select
 import selectors
 import socket
@@ -229,3 +230,40 @@ def test_control_characters_in_a_path_cannot_forge_log_lines(iris_server: Served
     lines = iris_server.output().splitlines()
     assert not any(line.startswith(forged) for line in lines)
     assert any("GET /x\\n2026-01-01" in line for line in lines)
+
+
+def wait_logged(served: ServedProcess, text: str, timeout: float = 10) -> str:
+    """The server's log once it holds `text` (access lines are written in batches)."""
+    deadline = time.monotonic() + timeout
+    while text not in (output := served.output()):
+        assert time.monotonic() < deadline, f"{text!r} never logged"
+        time.sleep(0.05)
+    return output
+
+
+def test_a_request_id_cannot_forge_access_log_fields(iris_server: ServedProcess) -> None:
+    """An id with a space added `model=evil` to the line; only a token is kept (issue 34)."""
+    answer = httpx.post(
+        iris_server.url + "/predict",
+        json={"features": [5.1, 3.5, 1.4, 0.2]},
+        headers={"X-Request-ID": "x model=evil version=evil"},
+    )
+    assert answer.status_code == 200
+    replaced = answer.headers["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{16}", replaced), replaced
+    output = wait_logged(iris_server, f"request_id={replaced} ")
+    assert "evil" not in output
+    for kept in ("req-7:a/b", "0af7651916cd43dd8448eb211c80319c", "01J9Z3+x=@y.z"):
+        echoed = httpx.get(iris_server.url + "/health", headers={"X-Request-ID": kept})
+        assert echoed.headers["x-request-id"] == kept
+
+
+def test_line_separators_and_bidi_overrides_are_escaped_in_the_log(
+    iris_server: ServedProcess,
+) -> None:
+    response = httpx.get(iris_server.url + "/sep%E2%80%A8line%E2%80%AEreversed%E2%81%A6end")
+    assert response.status_code == 404
+    output = wait_logged(iris_server, "GET /sep")
+    line = next(line for line in output.splitlines() if "GET /sep" in line)
+    assert "/sep\\u2028line\\u202ereversed\\u2066end 404" in line
+    assert not {"\u2028", "\u202e", "\u2066"} & set(output)
