@@ -97,6 +97,17 @@ class CorsSpec(_Strict):
     allow_credentials: bool = False
     max_age: Annotated[int, Field(ge=0)] = 600
 
+    @model_validator(mode="after")
+    def _no_wildcard_with_credentials(self) -> CorsSpec:
+        # Browsers refuse `*` with credentials, so Starlette answers such a request with the
+        # caller's own Origin: every site on the web could call with the user's cookies.
+        if self.allow_credentials and "*" in self.allow_origins:
+            raise ValueError(
+                "allow_origins ['*'] with allow_credentials: true would let every website "
+                "call the server with its users' credentials; list the origins instead"
+            )
+        return self
+
 
 class ServerSpec(_Strict):
     host: str = "127.0.0.1"

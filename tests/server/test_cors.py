@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import write_manifest
+from tests.support import CliResult, write_manifest
 
 ALLOWED = "http://127.0.0.1:3000"
 
@@ -73,3 +73,26 @@ def test_cors_is_off_by_default(app_client: httpx.Client) -> None:
     response = preflight(app_client, ALLOWED)
     assert response.status_code == 405
     assert not any(re.match("access-control", h) for h in response.headers)
+
+
+@pytest.mark.parametrize("origins", ['["*"]', '["http://127.0.0.1:3000", "*"]'])
+def test_a_wildcard_origin_with_credentials_is_refused_at_validate(
+    samples: Path, tmp_path: Path, cli: Callable[..., CliResult], origins: str
+) -> None:
+    """Starlette reflected every Origin with credentials for ["*"] (issue 34): refused before
+    anything is served, by `validate` and `serve` alike."""
+    manifest = write_manifest(
+        tmp_path,
+        f"""
+server: {{cors: {{allow_origins: {origins}, allow_credentials: true}}}}
+models:
+  - {{name: iris, runtime: sklearn, path: {samples / "iris-v1.joblib"}}}
+""",
+    )
+    for command in ("validate", "serve"):
+        refused = cli(command, str(manifest))
+        assert refused.code == 1, (command, refused.stdout, refused.stderr)
+        assert "allow_credentials" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    manifest.write_text(manifest.read_text().replace("true", "false"))
+    assert cli("validate", str(manifest)).code == 0  # the wildcard alone is no credential leak
