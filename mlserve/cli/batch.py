@@ -148,6 +148,9 @@ def batch(
         destination.finish(complete=False)
         _report_stop(destination, out)
         raise typer.Exit(130) from None
+    except BaseException:  # whatever else stops the run, no temporary file stays behind
+        destination.finish(complete=False)
+        raise
     destination.finish(complete=True)
     _report(destination, read, client, quiet)
 
@@ -168,7 +171,7 @@ def _reader(client: Frontdoor, model: str | None) -> tuple[Any, bool]:
 
 def _report_stop(destination: OutputFile, out: str) -> None:
     total = destination.kept_rows + destination.written
-    where = f" to {out}" if out != "-" else ""
+    where = f" to {out}" if out != "-" and total else ""
     resume = "; resume with --resume" if out != "-" and total else ""
     typer.echo(f"mlserve: {total} rows written{where}{resume}", err=True)
 

@@ -251,3 +251,42 @@ def test_answers_get_the_umasks_mode_and_a_failure_at_row_0_suggests_no_resume(
     assert failed.code == 1
     assert "0 rows written" in failed.stderr
     assert "--resume" not in failed.stderr
+
+
+@pytest.mark.parametrize("out", ["answers.csv", "answers.parquet", "answers.jsonl", "-"])
+def test_a_bad_first_row_is_its_error_and_leaves_no_partial_file(
+    live_server: str, tmp_path: Path, out: str
+) -> None:
+    """CSV output took the refused first chunk's empty answer for a bug (IndexError) and
+    left `.answers.csv.*.partial` behind (issue 34)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("5.1,3.5,abc,0.2\n" + csv_text(ROWS))
+    target = out if out == "-" else str(tmp_path / out)
+    fmt = ["-o", "csv"] if out == "-" else []
+    result = run_cli("batch", "-i", str(bad), "--out", target, *fmt, "--url", live_server)
+    assert result.code == 1, result.stderr
+    assert "line 1, column 3: 'abc' is not a number" in result.stderr
+    assert "bug" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+
+
+def test_an_out_file_in_a_missing_or_unwritable_folder_is_a_usage_error(
+    live_server: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "rows.csv"
+    source.write_text(csv_text(ROWS))
+    missing = run_cli(
+        "batch", "-i", str(source), "--out", str(tmp_path / "nodir" / "x.csv"), "--url", live_server
+    )
+    assert missing.code == 2, missing.stderr
+    assert "does not exist" in missing.stderr and "bug" not in missing.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    if os.access(locked, os.W_OK):  # root writes anywhere: a file stands where a folder should
+        locked.rmdir()
+        locked.write_text("")
+    refused = run_cli(
+        "batch", "-i", str(source), "--out", str(locked / "x.csv"), "--url", live_server
+    )
+    assert refused.code == 2, refused.stderr
+    assert "bug" not in refused.stderr

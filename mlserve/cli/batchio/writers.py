@@ -157,9 +157,16 @@ class OutputFile:
             raise UsageError(f"--out {path} is the input file; write the answers somewhere else")
         if target.is_dir():
             raise UsageError(f"--out {path} is a folder; name a file")
-        handle, temp = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".partial", dir=target.parent or "."
-        )
+        folder = target.parent
+        if not folder.is_dir():
+            problem = "is not a folder" if folder.exists() else "does not exist; make it first"
+            raise UsageError(f"--out {path}: {folder} {problem}")
+        try:
+            handle, temp = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".partial", dir=folder
+            )
+        except OSError as exc:  # not writable, read-only file system, disk full
+            raise UsageError(f"--out {path}: cannot write in {folder} ({exc.strerror})") from None
         os.close(handle)
         self._temp = Path(temp)
         # mkstemp makes it 0600; the answers get the mode any new file would (the umask's),
@@ -182,6 +189,8 @@ class OutputFile:
         return CsvWriter(self._stream, header_written=self.kept_rows > 0)
 
     def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None:
+        if not predictions:  # a chunk whose first row was refused: the error follows
+            return
         self.writer.write(start, predictions)
         self.written += len(predictions)
 
