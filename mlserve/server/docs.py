@@ -49,8 +49,8 @@ def install(app: FastAPI, manifest: Manifest, *, secured: bool) -> None:
             with_google_fonts=False,
         )
 
-    app.add_api_route(wire.DOCS, swagger, include_in_schema=False)
-    app.add_api_route(wire.REDOC, redoc, include_in_schema=False)
+    app.add_api_route(wire.DOCS, swagger, methods=["GET", "HEAD"], include_in_schema=False)
+    app.add_api_route(wire.REDOC, redoc, methods=["GET", "HEAD"], include_in_schema=False)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -176,4 +176,6 @@ def status_router() -> APIRouter:
             responses=responses,  # type: ignore[arg-type]
             response_class=FastJSONResponse,
         )
+        if path in wire.PROBES:  # load balancers and uptime checkers probe with HEAD
+            router.add_api_route(path, handler, methods=["HEAD"], include_in_schema=False)
     return router

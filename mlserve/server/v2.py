@@ -113,6 +113,8 @@ def v2_router() -> APIRouter:
     router.add_api_route(wire.V2 + "/", server_metadata, methods=["GET"], include_in_schema=False)
     router.add_api_route(wire.V2_LIVE, live, methods=["GET"], **docs["live"])
     router.add_api_route(wire.V2_READY, ready, methods=["GET"], **docs["ready"])
+    for path, probe in ((wire.V2_LIVE, live), (wire.V2_READY, ready)):  # HEAD: as /health
+        router.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
     router.add_api_route(
         wire.V2_MODELS,
         models,

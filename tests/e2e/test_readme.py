@@ -124,3 +124,21 @@ def test_the_python_client_example_needs_only_what_the_readme_installs() -> None
         installed |= {re.split(r"[<>=\[ ]", d)[0] for d in extras[extra]}
     for module in modules - {"mlserve"} - set(sys.stdlib_module_names):
         assert module in installed, f"the example imports {module}; .[all] does not install it"
+
+
+def test_the_first_commands_venv_gets_a_pip_past_its_known_vulnerability(tmp_path: Path) -> None:
+    """`python3 -m venv` installs the pip bundled with Python (23.2 here, CVE-2023-5752, fixed
+    in 23.3); the README's first command upgrades it before installing anything."""
+    first = README.split("```bash\n", 1)[1].split("\n", 1)[0]
+    steps = first.split(" && ")
+    installs = [s for s in steps if s.startswith("pip install")]
+    assert installs[0] == "pip install -q -c constraints.txt --upgrade pip", installs
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    script = f". {venv}/bin/activate && {installs[0]} && python -m pip --version"
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    version = tuple(int(part) for part in done.stdout.split()[1].split(".")[:2])
+    assert version >= (23, 3), done.stdout

@@ -267,3 +267,27 @@ def test_line_separators_and_bidi_overrides_are_escaped_in_the_log(
     line = next(line for line in output.splitlines() if "GET /sep" in line)
     assert "/sep\\u2028line\\u202ereversed\\u2066end 404" in line
     assert not {"\u2028", "\u202e", "\u2066"} & set(output)
+
+
+@pytest.mark.parametrize(
+    "path", ["/health", "/ready", "/v2/health/live", "/v2/health/ready", "/docs"]
+)
+def test_head_on_the_probe_routes_answers_like_get_without_a_body(
+    iris_server: ServedProcess, path: str
+) -> None:
+    """Load balancers and uptime checkers probe with HEAD (it answered 405)."""
+    got = httpx.get(iris_server.url + path)
+    with socket.create_connection(address(iris_server), timeout=10) as sock:
+        # A HEAD, then a GET on the same connection: a body after the HEAD would be read
+        # as the start of the second answer.
+        sock.sendall(
+            b"HEAD %s HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+            % path.encode()
+        )
+        data = b""
+        while data.count(b"\r\n\r\n") < 2 or not data.endswith(b"}"):
+            data += sock.recv(65536) or pytest.fail(f"closed after {data[:300]!r}")
+    head, _, rest = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"content-length: %d" % len(got.content) in head.lower()
+    assert rest.startswith(b"HTTP/1.1 200"), rest[:100]  # no body came between
