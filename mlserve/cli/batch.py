@@ -93,6 +93,14 @@ def batch(
             "(--no-binary: always JSON). The output is the same.",
         ),
     ] = True,
+    escape_formulas: Annotated[
+        bool,
+        typer.Option(
+            "--escape-formulas/--keep-formulas",
+            help="CSV output: write a label that would start a spreadsheet formula "
+            "(= + - @) as text, with a leading ' (--keep-formulas: as it is).",
+        ),
+    ] = True,
     old_json: Annotated[
         bool, typer.Option("--json", hidden=True, help="Deprecated: --no-binary.")
     ] = False,
@@ -123,7 +131,13 @@ def batch(
     csv_options = CsvOptions(
         delimiter.encode().decode("unicode_escape") if delimiter else None, header
     )
-    destination = OutputFile(out, output_format(out, output), resume=resume, input_path=input_path)
+    destination = OutputFile(
+        out,
+        output_format(out, output),
+        resume=resume,
+        input_path=input_path,
+        escape_formulas=escape_formulas,
+    )
     read = 0
     client: Frontdoor | None = None
     try:

@@ -3,6 +3,8 @@ first row taken for a header, 0 rows and exit 0, answered rows thrown away)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -13,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -279,7 +282,8 @@ def test_an_out_file_in_a_missing_or_unwritable_folder_is_a_usage_error(
         "batch", "-i", str(source), "--out", str(tmp_path / "nodir" / "x.csv"), "--url", live_server
     )
     assert missing.code == 2, missing.stderr
-    assert "does not exist" in missing.stderr and "bug" not in missing.stderr
+    assert "does not exist" in missing.stderr
+    assert "bug" not in missing.stderr
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o555)
     if os.access(locked, os.W_OK):  # root writes anywhere: a file stands where a folder should
@@ -290,3 +294,56 @@ def test_an_out_file_in_a_missing_or_unwritable_folder_is_a_usage_error(
     )
     assert refused.code == 2, refused.stderr
     assert "bug" not in refused.stderr
+
+
+HOSTILE = ["=cmd|' /C calc'!A0", "@SUM(1+1)*cmd|' /C calc'!A0", "+1+cmd", "-2+3"]
+
+
+@pytest.fixture
+def hostile_labels(tmp_path: Path) -> Path:
+    """Iris with its classes renamed to formulas a spreadsheet would run, and -1 (a number)."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    features, classes = load_iris(return_X_y=True)
+    names = np.array([HOSTILE[0], HOSTILE[1], "-1"])[classes]
+    joblib.dump(LogisticRegression(max_iter=500).fit(features, names), tmp_path / "m.joblib")
+    return write_manifest(tmp_path, "models:\n  - {name: m, runtime: sklearn, path: m.joblib}\n")
+
+
+def test_csv_output_escapes_labels_that_would_run_as_formulas(
+    hostile_labels: Path, tmp_path: Path
+) -> None:
+    """A label `=cmd|' /C calc'!A0` was written as it is: a spreadsheet opening the CSV runs
+    it (issue 34). Escaped by default with a leading ', as spreadsheets read text."""
+    source = tmp_path / "rows.csv"
+    source.write_text(csv_text([[5.1, 3.5, 1.4, 0.2], [6.0, 2.7, 4.2, 1.3], [7.7, 3.0, 6.1, 2.3]]))
+    common = ("-i", str(source), "-o", "csv", "--local", "--manifest", str(hostile_labels))
+    escaped = run_cli("batch", *common)
+    assert escaped.code == 0, escaped.stderr
+    parsed = list(csv.reader(io.StringIO(escaped.stdout)))
+    assert [row[1] for row in parsed[1:]] == ["'" + HOSTILE[0], "'" + HOSTILE[1], "-1"]
+    assert all(not c.startswith(("=", "@", "+")) for row in parsed for c in row)
+    kept = run_cli("batch", *common, "--keep-formulas")
+    assert kept.code == 0, kept.stderr
+    assert [r[1] for r in list(csv.reader(io.StringIO(kept.stdout)))[1:]] == [*HOSTILE[:2], "-1"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        *((h, "'" + h) for h in HOSTILE),
+        ("\tcmd", "'\tcmd"),
+        ("\r=x", "'\r=x"),
+        ("-1", "-1"),
+        ("+2.5e3", "+2.5e3"),
+        ("-.5", "-.5"),
+        ("setosa", "setosa"),
+        (-3.5, -3.5),
+    ],
+)
+def test_spreadsheet_safe_cells(cell: object, written: object) -> None:
+    from mlserve.cli.batchio.writers import spreadsheet_safe
+
+    assert spreadsheet_safe(cell) == written

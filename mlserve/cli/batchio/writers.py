@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -67,11 +68,32 @@ class JsonlWriter:
         self.stream.flush()
 
 
+# A cell a spreadsheet would run as a formula (`=cmd|' /C calc'!A0`, `@SUM(...)`; tab and CR
+# start one in some tools): OWASP's CSV-injection rule. A plain number ("-1", "+2.5") is no
+# formula and stays as it is, so numeric labels read back unchanged.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(cell: Any) -> Any:
+    """The cell as a spreadsheet shows it but never runs it: a text that would start a
+    formula gets a leading `'` (what Excel, LibreOffice and Sheets take as "text")."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
 class CsvWriter:
-    def __init__(self, stream: IO[bytes], header_written: bool = False) -> None:
+    """Columns row, prediction, confidence and p_<label>. `escape_formulas`: text cells
+    that would start a spreadsheet formula are written as text (see spreadsheet_safe)."""
+
+    def __init__(
+        self, stream: IO[bytes], header_written: bool = False, escape_formulas: bool = True
+    ) -> None:
         self.stream = stream
         self._labels: list[str] | None = None
         self._header_written = header_written
+        self._cell = spreadsheet_safe if escape_formulas else _as_is
 
     def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None:
         out = io.StringIO()
@@ -80,13 +102,12 @@ class CsvWriter:
             self._labels = list(predictions[0].get("probabilities") or {})
             if not self._header_written:
                 confidence = ["confidence"] if predictions[0].get("confidence") is not None else []
-                writer.writerow(
-                    ["row", "prediction", *confidence, *(f"p_{x}" for x in self._labels)]
-                )
+                columns = ["row", "prediction", *confidence, *(f"p_{x}" for x in self._labels)]
+                writer.writerow(map(self._cell, columns))
         for i, p in enumerate(predictions):
             extra = [p["confidence"]] if p.get("confidence") is not None else []
             probabilities = [p["probabilities"][label] for label in self._labels]
-            writer.writerow([start + i, p["prediction"], *extra, *probabilities])
+            writer.writerow([start + i, self._cell(p["prediction"]), *extra, *probabilities])
         self.stream.write(out.getvalue().encode())
         self.stream.flush()
 
@@ -127,6 +148,10 @@ class ParquetWriter:
             self._writer.close()
 
 
+def _as_is(cell: Any) -> Any:
+    return cell
+
+
 def _flat(row: int, prediction: dict[str, Any]) -> dict[str, Any]:
     record = {"row": row, "prediction": prediction["prediction"]}
     if prediction.get("confidence") is not None:
@@ -139,8 +164,17 @@ def _flat(row: int, prediction: dict[str, Any]) -> dict[str, Any]:
 class OutputFile:
     """Where a batch's answers go: stdout, or a file written through a temporary one."""
 
-    def __init__(self, path: str, fmt: OutputFormat, *, resume: bool, input_path: str) -> None:
+    def __init__(
+        self,
+        path: str,
+        fmt: OutputFormat,
+        *,
+        resume: bool,
+        input_path: str,
+        escape_formulas: bool = True,
+    ) -> None:
         self.path, self.fmt = path, fmt
+        self.escape_formulas = escape_formulas
         self.kept_rows = 0  # rows of an interrupted output that --resume keeps
         self.written = 0
         self._temp: Path | None = None
@@ -150,7 +184,10 @@ class OutputFile:
                 raise UsageError("--resume needs --out FILE (it continues that file)")
             if fmt == "parquet":
                 raise UsageError("Parquet output needs --out FILE")
-            self.writer: Writer = (JsonlWriter if fmt == "jsonl" else CsvWriter)(sys.stdout.buffer)
+            stdout = sys.stdout.buffer
+            self.writer: Writer = (
+                JsonlWriter(stdout) if fmt == "jsonl" else CsvWriter(stdout, False, escape_formulas)
+            )
             return
         target = Path(path)
         if input_path != "-" and target.exists() and os.path.samefile(input_path, target):
@@ -186,7 +223,7 @@ class OutputFile:
             self._stream.write(kept_text)
         if self.fmt == "jsonl":
             return JsonlWriter(self._stream)
-        return CsvWriter(self._stream, header_written=self.kept_rows > 0)
+        return CsvWriter(self._stream, self.kept_rows > 0, self.escape_formulas)
 
     def write(self, start: int, predictions: Sequence[dict[str, Any]]) -> None:
         if not predictions:  # a chunk whose first row was refused: the error follows
