@@ -74,6 +74,14 @@ class LimitExceeded(InputError):
     code = "too_large"
 
 
+class HeadTooLarge(LimitExceeded):
+    """The request line and headers are over the server's limits (answered by the transport,
+    before any route)."""
+
+    http_status = 431
+    code = "headers_too_large"
+
+
 class UnsupportedMediaType(InputError):
     http_status = 415
     code = "unsupported_media_type"

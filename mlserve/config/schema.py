@@ -46,9 +46,12 @@ class BatchingSpec(_Strict):
 
 
 class LimitsSpec(_Strict):
-    """Input limits; each breach is a clear 413."""
+    """Input limits; each breach is a clear 413 (431 for the headers)."""
 
     max_body_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024
+    # The request line and headers together, and how many header lines: over either, 431.
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024
+    max_headers: Annotated[int, Field(ge=8)] = 100
     max_batch_rows: Annotated[int, Field(ge=1)] = 100_000
     max_features: Annotated[int, Field(ge=1)] = 10_000
     max_texts: Annotated[int, Field(ge=1)] = 256

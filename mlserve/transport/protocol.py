@@ -9,6 +9,10 @@ uvicorn's protocols (httptools or h11: `--http`),
 - closes a connection whose request headers are not complete `header_timeout_s` after its
   first byte (or after it connected),
 - closes one whose body is not complete `body_timeout_s` after its headers, and
+- answers 431 and closes a connection whose request line and headers pass `max_head_bytes`
+  or `max_headers` lines, counted on the raw bytes before the parser sees them (the parsers'
+  callbacks join a long head piece by piece: an 80 MB header was quadratic work on the event
+  loop, before any key is checked),
 - at `max_connections` open connections, closes the oldest one that is idle or still sending
   headers to make room (uvicorn's own `limit_concurrency` would answer 503 instead, to
   probes too); only when every connection is busy with a request is the newcomer closed.
@@ -30,9 +34,11 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from mlserve.errors import HeadTooLarge
 from mlserve.transport.onewrite import OneWriteCycle
 from mlserve.transport.wholebody import WholeBody
 
@@ -46,6 +52,17 @@ class ConnectionLimits:
     body_timeout_s: float = 60.0
     max_connections: int = 2048
     max_body_bytes: int = 32 * 1024 * 1024  # the largest body a connection reads whole
+    max_head_bytes: int = 32 * 1024  # the request line and headers (as nginx's default)
+    max_headers: int = 100  # header lines (as Apache's LimitRequestFields)
+
+
+_HEAD_END = b"\r\n\r\n"
+_TOO_LARGE = HeadTooLarge("the request line and headers are over the server's limit")
+REFUSED_HEAD = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: %d\r\n\r\n%s"
+    % (len(orjson.dumps(_TOO_LARGE.to_body())), orjson.dumps(_TOO_LARGE.to_body()))
+)
 
 
 class ConnectionGuard:
@@ -77,7 +94,32 @@ class ConnectionGuard:
 
     def _expect_headers(self) -> None:
         self._sending_headers = True
+        self._head_bytes = self._head_lines = 0  # of this request's head, before this chunk
+        self._head_tail = b""  # the last bytes of the head so far: "\r\n\r\n" may straddle
         self._arm(self.limits.header_timeout_s)
+
+    def _head_fits(self, data: bytes) -> bool:
+        """Count the head bytes and lines that `data` adds, while headers are being sent;
+        False (and the connection answered 431 and closed) once either is over its limit.
+        Bytes after the head's end (the body, a pipelined request) are not counted."""
+        if not self._sending_headers:
+            return True
+        tail = self._head_tail
+        seen = tail + data if tail else data  # no copy for a head that fits one chunk
+        end = seen.find(_HEAD_END)
+        head = len(seen) if end < 0 else end
+        self._head_bytes += head - len(tail)
+        self._head_lines += seen.count(b"\n", len(tail), head)
+        limits = self.limits
+        if self._head_bytes > limits.max_head_bytes or self._head_lines > limits.max_headers:
+            self._sending_headers = False
+            self._disarm()
+            if not self.transport.is_closing():
+                self.transport.write(REFUSED_HEAD)
+                self.transport.close()
+            return False
+        self._head_tail = seen[-3:] if end < 0 else b""
+        return True
 
     def _headers_complete(self) -> None:
         self._sending_headers = False
@@ -157,6 +199,10 @@ class GuardedHttpProtocol(ConnectionGuard, HttpToolsProtocol):
         super().connection_made(transport)
         self._guard_connected()
 
+    def data_received(self, data: bytes) -> None:
+        if self._head_fits(data):
+            super().data_received(data)
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if not self._sending_headers:  # the next request on a kept-alive connection
@@ -204,7 +250,8 @@ class GuardedH11Protocol(ConnectionGuard, H11Protocol):
         between = self.cycle is None or self.cycle.response_complete
         if between and not self._sending_headers:  # the next request's first byte
             self._expect_headers()
-        super().data_received(data)
+        if self._head_fits(data):
+            super().data_received(data)
 
     def handle_events(self) -> None:
         previous = self.cycle

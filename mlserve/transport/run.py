@@ -131,6 +131,8 @@ def connection_limits(spec: ServerSpec) -> ConnectionLimits:
         spec.body_timeout_s,
         spec.max_connections,
         spec.limits.max_body_bytes,
+        spec.limits.max_header_bytes,
+        spec.limits.max_headers,
     )
 
 
@@ -143,6 +145,8 @@ def _uvicorn_options(spec: ServerSpec) -> dict[str, Any]:
         "timeout_graceful_shutdown": spec.shutdown_grace_s,
         "timeout_keep_alive": spec.keep_alive_s,
         "http": protocol_for(spec.http),
+        # h11 refuses a head past this with a 400 of its own; the guard's 431 comes first.
+        "h11_max_incomplete_event_size": spec.limits.max_header_bytes + 1024,
     }
 
 
