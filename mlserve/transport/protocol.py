@@ -16,20 +16,27 @@ uvicorn's protocols (httptools or h11: `--http`),
 - at `max_connections` open connections, closes the oldest one that is idle or still sending
   headers to make room (uvicorn's own `limit_concurrency` would answer 503 instead, to
   probes too); only when every connection is busy with a request is the newcomer closed.
+  The candidates wait in one insertion-ordered dict per server (oldest first), so making
+  room costs O(1) per newcomer, not a scan of every connection; one already closing (it
+  stays among the server's connections until the loop reports it lost) is never chosen.
 
 Over httptools the protocol also reads the big bodies an app asks for whole (see
 `wholebody`) and writes each response's head with its body (see `onewrite`); both rest on
 httptools' cycle, and h11 serves without them.
 
-Invariant: a connection has at most one deadline, a number checked by one sweep of the open
-connections a few times per timeout (no timer handle per request); `_deadline is None`
-exactly while a request's body is complete and its answer is being made, or after close.
+Invariants: a connection is in its server's `mlserve_evictable` dict exactly while it is
+open and sending headers or between requests, placed there when it became so (so the dict's
+order is the order of `_idle_since`). A connection has at most one deadline, a number
+checked by one sweep of the open connections a few times per timeout (no timer handle per
+request); `_deadline is None` exactly while a request's body is complete and its answer is
+being made, or after close.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
+import itertools
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -89,8 +96,19 @@ class ConnectionGuard:
         self._sending_headers = False
         self._idle_since = self.loop.time()
         self._expect_headers()
+        if not hasattr(self.server_state, "mlserve_evictable"):
+            self.server_state.mlserve_evictable = {}
+        self._evictable_now()
         if len(self.connections) > self.limits.max_connections:
             self._make_room()
+
+    def _evictable_now(self) -> None:
+        evictable: dict[ConnectionGuard, None] = self.server_state.mlserve_evictable
+        evictable.pop(self, None)
+        evictable[self] = None  # the newest idle one
+
+    def _busy_now(self) -> None:
+        self.server_state.mlserve_evictable.pop(self, None)
 
     def _expect_headers(self) -> None:
         self._sending_headers = True
@@ -123,6 +141,7 @@ class ConnectionGuard:
 
     def _headers_complete(self) -> None:
         self._sending_headers = False
+        self._busy_now()  # a request is being answered: closing it would lose the answer
         self._arm(self.limits.body_timeout_s)  # disarmed when the body is complete
 
     def _body_complete(self) -> None:
@@ -130,6 +149,7 @@ class ConnectionGuard:
 
     def _response_complete(self) -> None:
         self._idle_since = self.loop.time()
+        self._evictable_now()
 
     def _arm(self, seconds: float) -> None:
         self._deadline = self.loop.time() + seconds
@@ -168,18 +188,16 @@ class ConnectionGuard:
             log.debug("closed a connection that did not send its request in time")
             self.transport.close()
 
-    @property
-    def _evictable(self) -> bool:
-        """Sending headers, or between requests: closing it loses no answer."""
-        return self._sending_headers or self.cycle is None or self.cycle.response_complete
-
     def _make_room(self) -> None:
-        others = [
-            c
-            for c in self.connections
-            if c is not self and isinstance(c, ConnectionGuard) and c._evictable
-        ]
-        victim = min(others, key=lambda c: c._idle_since) if others else self
+        evictable: dict[ConnectionGuard, None] = self.server_state.mlserve_evictable
+        victim = self
+        for candidate in list(itertools.islice(evictable, 64)):
+            evictable.pop(candidate)
+            if candidate is not self and not candidate.transport.is_closing():
+                victim = candidate
+                break
+        else:  # the oldest 64 were all closing (or self): the newcomer is refused
+            evictable.pop(self, None)
         now = self.loop.time()
         if now - ConnectionGuard._warned_at > WARN_EVERY_S:  # one line, not thousands
             ConnectionGuard._warned_at = now
@@ -234,6 +252,7 @@ class GuardedHttpProtocol(ConnectionGuard, HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._busy_now()  # gone: no longer a candidate
         super().connection_lost(exc)
 
 
@@ -270,6 +289,7 @@ class GuardedH11Protocol(ConnectionGuard, H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._busy_now()  # gone: no longer a candidate
         super().connection_lost(exc)
 
 

@@ -4,10 +4,14 @@ slowloris connections and short bodies are closed, and `/health` keeps answering
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import resource
 import select
 import selectors
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +23,7 @@ import numpy as np
 import orjson
 import pytest
 
-from tests.support import ServedProcess, serving_process, wait_for, write_manifest
+from tests.support import ROOT, ServedProcess, serving_process, wait_for, write_manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -372,3 +376,56 @@ def test_a_header_flood_does_not_stall_health(iris_server: ServedProcess) -> Non
     p99 = latencies[int(len(latencies) * 0.99)]
     assert p99 < 0.1, f"/health p99 {p99 * 1000:.0f} ms under the flood ({len(latencies)} probes)"
     assert "Traceback" not in iris_server.output()
+
+
+def test_5000_half_open_sockets_past_the_cap_do_not_stall_health(
+    iris_server: ServedProcess,
+) -> None:
+    """Past max_connections (1,000 here) each newcomer closes the oldest half-open socket.
+    That one stays among the server's connections until the loop reports it lost, and every
+    newcomer accepted before then chose it again, scanning every connection each time (a
+    red team saw /health stall 9.5 s; issue 34). Probed from another process, so that the
+    timings are the server's and not this process's GIL, while the 5,000 are opened."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 12_000)), hard))
+    sockets: list[socket.socket] = []
+    opened = threading.Event()
+
+    def open_half_open() -> None:
+        """Non-blocking connects, as an attacker's event loop makes them: the server accepts
+        them in bursts."""
+        try:
+            for _ in range(5000):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex(address(iris_server))
+                sockets.append(sock)
+            for sock in sockets:
+                with contextlib.suppress(OSError):  # evicted already, or still connecting
+                    sock.send(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # never the blank line
+        finally:
+            opened.set()
+
+    probe = subprocess.Popen(
+        [sys.executable, "-m", "tests.transport.probe_health", iris_server.url, "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    opener = threading.Thread(target=open_half_open, daemon=True)
+    try:
+        assert probe.stdout is not None
+        assert probe.stdout.readline().strip() == "probing"
+        opener.start()
+        assert opened.wait(timeout=60)
+        latencies = sorted(json.loads(probe.stdout.readline()))
+        p99 = latencies[int(len(latencies) * 0.99)]
+        measured = f"/health p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+        assert len(latencies) >= 20, f"{len(latencies)} probes: {measured}"
+        assert p99 < 0.1, f"{measured} ({len(latencies)} probes)"
+    finally:
+        probe.kill()
+        probe.wait()
+        opened.wait(timeout=60)
+        for sock in sockets:
+            sock.close()
