@@ -26,7 +26,7 @@ def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
             raise ManifestError(f"{path} is a folder with no models.yaml in it")
         path = path / "models.yaml"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_capped(path)
     except UnicodeDecodeError:
         raise ManifestError(
             f"{path} is not a manifest (not UTF-8 text: a model file?); pass the models.yaml "
@@ -37,8 +37,14 @@ def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     except OSError as exc:
         raise ManifestError(f"{path}: cannot read manifest: {exc.strerror}") from None
     try:
-        raw = yaml.safe_load(text)
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        loader = _BoundedLoader(text)
+        try:
+            root = loader.get_single_node()
+            if root is not None:
+                _check_expansion(path, root)
+            raw = loader.construct_document(root) if root is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -57,6 +63,76 @@ def load_manifest(path: str | Path, *, check_files: bool = True) -> Manifest:
     manifest = _resolve_paths(manifest, path.parent)
     _check_consistency(manifest, raw, root, check_files)
     return manifest
+
+
+# A manifest of a thousand models is a few hundred KB; a bigger file is a mistake or an attack
+# (a 200 MB one took over two minutes to refuse).
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# YAML aliases (`*a`) repeat a node without copying it: eight levels of nine aliases each are
+# 9**8 nodes to whatever walks the document (validation, a reload's comparison). What the
+# document would be with every alias expanded is bounded instead.
+MAX_EXPANDED_NODES = 200_000
+
+
+MAX_NESTING = 64  # collections inside collections; a manifest needs about six
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting past MAX_NESTING while it scans: PyYAML's scanner is
+    quadratic in the depth of flow collections (5,000 `[` took 5 s) and its composer recursive."""
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        if self.flow_level >= MAX_NESTING:
+            self._too_deep()
+        super().fetch_flow_collection_start(TokenClass)
+
+    def add_indent(self, column: int) -> bool:
+        if len(self.indents) >= MAX_NESTING:
+            self._too_deep()
+        return bool(super().add_indent(column))
+
+    def _too_deep(self) -> None:
+        raise yaml.scanner.ScannerError(
+            problem=f"nested more than {MAX_NESTING} levels deep", problem_mark=self.get_mark()
+        )
+
+
+def _read_capped(path: Path) -> str:
+    with path.open("rb") as file:
+        data = file.read(MAX_MANIFEST_BYTES + 1)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(
+            f"{path}: a manifest is at most {MAX_MANIFEST_BYTES // (1024 * 1024)} MiB; this one "
+            "is bigger (a model file?)"
+        )
+    return data.decode("utf-8")
+
+
+def _check_expansion(path: Path, root: yaml.Node) -> None:
+    """Refuse a document that expands past MAX_EXPANDED_NODES; linear in the distinct nodes
+    (each node's expanded size is computed once)."""
+    sizes: dict[int, int] = {}
+
+    def expanded(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 1  # a node that contains itself counts once (PyYAML allows it)
+        if isinstance(node, yaml.SequenceNode):
+            total = 1 + sum(expanded(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total = 1 + sum(expanded(k) + expanded(v) for k, v in node.value)
+        else:
+            total = 1
+        sizes[id(node)] = total = min(total, MAX_EXPANDED_NODES + 1)
+        if total > MAX_EXPANDED_NODES:
+            raise ManifestError(
+                f"{path}: the YAML expands to more than {MAX_EXPANDED_NODES:,} values through "
+                "its aliases (*name); write the repeated parts out, or fewer of them"
+            )
+        return total
+
+    expanded(root)
 
 
 def _resolve_paths(manifest: Manifest, folder: Path) -> Manifest:

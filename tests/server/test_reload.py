@@ -104,6 +104,14 @@ BROKEN = {
     "unknown default model": f"server: {{default_model: nope}}\nmodels:\n{MODELS}",
     "bad split": f"models:\n{MODELS}routing:\n  iris: {{traffic: {{v1: 50, v2: 60}}}}\n",
     "alias of nothing": f"models:\n{MODELS}routing:\n  iris: {{aliases: {{stable: v7}}}}\n",
+    # Hostile ones (issue 34): each was refused only after seconds to minutes of work.
+    "alias bomb": "".join(
+        f"x{level}: &x{level} [{', '.join([f'*x{level - 1}' if level else 'lol'] * 9)}]\n"
+        for level in range(9)
+    )
+    + f"models:\n{MODELS}",
+    "nested too deeply": "models: " + "[" * 5000 + "]" * 5000 + "\n",
+    "too big": f"models:\n{MODELS}" + "#" * (5 * 1024 * 1024) + "\n",
 }
 
 
