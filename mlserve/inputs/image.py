@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import struct
 import warnings
 from typing import Any
 
@@ -81,6 +82,10 @@ def open_image(data: bytes, limits: LimitsSpec) -> Image.Image:
         raise LimitExceeded(
             f"image has too many pixels; the limit is {limits.max_image_pixels} ({exc})"
         ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        # Pillow's plugins read a file's header chunks here: a broken chunk, or a text chunk
+        # that inflates past Pillow's MAX_TEXT_CHUNK (a zTXt bomb), raises one of these.
+        raise InputError(f"the image is corrupt ({exc})") from None
     width, height = image.size
     if width * height > limits.max_image_pixels:
         raise LimitExceeded(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -74,16 +74,18 @@ async def read_upload(request: Request, limits: LimitsSpec) -> dict[str, Any]:
     if not boundary:
         raise InputError("the multipart body has no boundary; send -F file=@image.png")
     upload = _FirstFile()
-    parser = MultipartParser(boundary, upload.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
+        # The parser refuses a boundary past 256 bytes when it is made, a malformed body as
+        # it goes: both are the caller's mistake.
+        parser = MultipartParser(boundary, upload.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit or len(upload.data) > limits.max_image_bytes:
                 raise LimitExceeded(f"image is over the limit of {limits.max_image_bytes} bytes")
             parser.write(chunk)
         parser.finalize()
-    except MultipartParseError as exc:
+    except FormParserError as exc:
         raise InputError(f"malformed multipart body: {exc}") from None
     except ClientDisconnect:
         raise ClientGone("the client left while uploading") from None

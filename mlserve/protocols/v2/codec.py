@@ -229,7 +229,7 @@ def from_binary(name: str, datatype: str, shape: list[int], count: int, raw: mem
 
 
 def _from_json(name: str, datatype: str, shape: list[int], count: int, data: Any) -> Tensor:
-    items = _flatten(data)
+    items = _flatten(data, name)
     if datatype == "BYTES":
         if not all(isinstance(i, str) for i in items):
             raise InputError(f"input {name!r}: BYTES data must be strings")
@@ -277,12 +277,28 @@ def checked_count(name: str, shape: list[int], count: int, items: list[Any]) -> 
     return items
 
 
-def _flatten(data: Any) -> list[Any]:
+MAX_DATA_NESTING = 32  # numpy's arrays have at most 64 dimensions; a tensor's data far fewer
+
+
+def _flatten(data: Any, name: str = "") -> list[Any]:
+    """The elements of nested lists in order, without recursion (a request is untrusted: 1,000
+    levels of `[` were a RecursionError, a 500)."""
     if not isinstance(data, list):
         return [data]
     out: list[Any] = []
-    for item in data:
-        out.extend(_flatten(item) if isinstance(item, list) else [item])
+    stack = [iter(data)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, list):
+                if len(stack) >= MAX_DATA_NESTING:
+                    raise InputError(
+                        f"input {name!r}: data nested more than {MAX_DATA_NESTING} levels deep"
+                    )
+                stack.append(iter(item))
+                break
+            out.append(item)
+        else:
+            stack.pop()
     return out
 
 
