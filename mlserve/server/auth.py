@@ -19,8 +19,16 @@ _REFUSAL = orjson.dumps(
 )
 
 
-def _is_open(path: str) -> bool:
-    return path in wire.OPEN_ROUTES or path.startswith(wire.OPEN_PREFIXES)
+# The open routes only read: a POST under /docs-assets/ needs a key like any other (it
+# matched the legacy /{version}/predict/batch route, and its body was read before the 404).
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _is_open(scope: Scope) -> bool:
+    path: str = scope["path"]
+    return scope["method"] in _SAFE_METHODS and (
+        path in wire.OPEN_ROUTES or path.startswith(wire.OPEN_PREFIXES)
+    )
 
 
 def has_valid_key(scope: Scope, keys: list[bytes]) -> bool:
@@ -46,7 +54,7 @@ class ApiKeyGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
-            or _is_open(scope["path"])
+            or _is_open(scope)
             or self.skip(scope["path"])
             or has_valid_key(scope, self.keys)
         ):
@@ -58,6 +66,7 @@ class ApiKeyGuard:
                 "status": 401,
                 "headers": [
                     (b"content-type", b"application/json"),
+                    (b"content-length", b"%d" % len(_REFUSAL)),
                     (b"www-authenticate", b"Bearer"),
                 ],
             }

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mlserve import wire
 from mlserve.engine.core import InferenceCore
 from mlserve.errors import MlserveError
+from mlserve.inputs import KIND_OF_OPERATION
 from mlserve.server import errors
 from mlserve.server.body import receive_json
 from mlserve.server.responses import answer_json
@@ -90,6 +91,8 @@ async def answer(
 ) -> None:
     """A JSON operation, from the ASGI messages to the ASGI messages."""
     core: InferenceCore = scope["app"].state.core
+    # An unknown model or version is a 404 before a byte of the body is read.
+    core.model(params.get("name"), params.get("version"), KIND_OF_OPERATION[operation])
     payload = await receive_json(scope, receive, core.limits.max_body_bytes)
     is_gone = functools.partial(client_left, receive)
     result = await core.predict(

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from mlserve import wire
 from mlserve.engine.core import InferenceCore
+from mlserve.inputs import KIND_OF_OPERATION
 from mlserve.protocols.openapi import (
     PREDICTION_ERRORS,
     BatchOut,
@@ -74,6 +75,8 @@ async def read_payload(request: Request, operation: Operation) -> Any:
 
 def make_endpoint(operation: Operation, path_params: list[str]) -> Endpoint:
     async def endpoint(request: Request, **path: str) -> Response:
+        # An unknown model or version is a 404 before a byte of the body is read.
+        core_of(request).model(path.get("name"), path.get("version"), KIND_OF_OPERATION[operation])
         payload = await read_payload(request, operation)
         answer = await core_of(request).predict(
             operation, payload, path.get("name"), path.get("version"), request.is_disconnected
