@@ -29,15 +29,19 @@ def fragile_classifier(path: str) -> None:
     joblib.dump(model.fit(data.data, data.target), path)
 
 
-def sleep_then_pass(x: np.ndarray, seconds: float = 0.5) -> np.ndarray:
-    """A slow preprocessing step: the model takes `seconds` per call, whatever the batch."""
+def sleep_then_pass(x: np.ndarray, seconds: float = 0.5, mark: str | None = None) -> np.ndarray:
+    """A slow preprocessing step: the model takes `seconds` per call, whatever the batch.
+    `mark`: a file created when a call starts (what a test can wait on)."""
     import time
+    from pathlib import Path
 
+    if mark is not None:
+        Path(mark).touch()
     time.sleep(seconds)
     return x
 
 
-def slow_classifier(path: str, seconds: float) -> None:
+def slow_classifier(path: str, seconds: float, mark: str | None = None) -> None:
     """Iris logistic regression that takes `seconds` per model call."""
     import joblib
     from sklearn.datasets import load_iris
@@ -46,11 +50,10 @@ def slow_classifier(path: str, seconds: float) -> None:
     from sklearn.preprocessing import FunctionTransformer
 
     data = load_iris()
-    model = make_pipeline(
-        FunctionTransformer(sleep_then_pass, kw_args={"seconds": seconds}),
-        LogisticRegression(max_iter=500),
-    )
+    slow = FunctionTransformer(sleep_then_pass, kw_args={"seconds": 0})
+    model = make_pipeline(slow, LogisticRegression(max_iter=500))
     model.fit(data.data, data.target)
+    slow.kw_args = {"seconds": seconds, "mark": mark}  # slow when serving, not while fitting
     joblib.dump(model, path)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import os
 import shutil
 import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +33,7 @@ from mlserve.transport.protocol import ConnectionGuard, ConnectionLimits, protoc
 if TYPE_CHECKING:
     from mlserve.server.app import Front
 
+log = logging.getLogger("mlserve.server")
 MANIFEST_ENV = wire.ENV_SERVE_MANIFEST
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # read by prometheus-client in each worker
 OVERRIDES_ENV = wire.ENV_SERVE_OVERRIDES
@@ -81,9 +84,51 @@ def server_engine(
     return InferenceCore(manifest, runtime_factory, tuning=ProcessTuning(budget.cpus))
 
 
+# After the grace period uvicorn cancels what is left, but a model call cannot be cancelled:
+# its thread runs on, and the interpreter waits for it at exit. This long after the signal
+# past the grace period (unloading, the gRPC drain), the process leaves anyway.
+HARD_DEADLINE_AFTER_GRACE_S = 10.0
+
+
+def exit_when_overdue(
+    grace_s: float | None, kill_children: Callable[[], None] | None = None
+) -> None:
+    """Arm the last resort of a shutdown: exit 1 if the process is still here when the grace
+    period and HARD_DEADLINE_AFTER_GRACE_S have passed (no grace period: wait as long as it
+    takes). Called once per shutdown, from the signal handler."""
+    if grace_s is None:
+        return
+    deadline = grace_s + HARD_DEADLINE_AFTER_GRACE_S
+
+    def overdue() -> None:
+        log.error(
+            "still shutting down %.0f s after the signal (a model call that never returns?): "
+            "exiting now",
+            deadline,
+        )
+        if kill_children is not None:
+            kill_children()
+        for handler in logging.getLogger().handlers + log.handlers:
+            handler.flush()
+        os._exit(1)
+
+    timer = threading.Timer(deadline, overdue)
+    timer.daemon = True
+    timer.start()
+
+
 class GracefulServer(uvicorn.Server):
     """uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, so the process dies "by
-    signal"; a server that drained every request cleanly should exit 0 instead."""
+    signal"; a server that drained every request cleanly should exit 0 instead. One that
+    cannot drain leaves with 1 at a hard deadline (exit_when_overdue)."""
+
+    _overdue_armed = False
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        super().handle_exit(sig, frame)
+        if not self._overdue_armed:
+            self._overdue_armed = True
+            exit_when_overdue(self.config.timeout_graceful_shutdown)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -158,6 +203,25 @@ class ReloadingSupervisor(Multiprocess):
         for process in self.processes:
             if process.pid is not None:
                 os.kill(process.pid, signal.SIGHUP)
+
+    def handle_term(self) -> None:
+        super().handle_term()
+        self._arm_overdue()
+
+    def handle_int(self) -> None:
+        super().handle_int()
+        self._arm_overdue()
+
+    def _arm_overdue(self) -> None:
+        if getattr(self, "_overdue_armed", False):
+            return
+        self._overdue_armed = True
+
+        def kill_workers() -> None:
+            for process in self.processes:
+                process.kill()
+
+        exit_when_overdue(self.config.timeout_graceful_shutdown, kill_workers)
 
 
 @contextlib.contextmanager

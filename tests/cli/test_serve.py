@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -13,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.models import slow_classifier
-from tests.support import run_cli, serving_process, write_manifest
+from tests.support import run_cli, serving_process, wait_for, write_manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -150,3 +151,46 @@ def test_serve_reads_the_manifest_from_the_environment(fast_samples: Path, tmp_p
     with serving_process(env={"MLSERVE_MANIFEST": str(manifest)}) as served:
         answer = httpx.post(served.url + "/predict", json={"features": [5.1, 3.5, 1.4, 0.2]})
         assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_with_a_hung_model_call_exits_at_the_hard_deadline(
+    tmp_path: Path, workers: int
+) -> None:
+    """A model call that never returns kept the process alive 60 s after SIGTERM with a 30 s
+    grace (its thread cannot be cancelled, and the interpreter waits for it at exit). Now the
+    process leaves with 1 the grace period plus HARD_DEADLINE_AFTER_GRACE_S after the signal."""
+    from mlserve.transport.run import HARD_DEADLINE_AFTER_GRACE_S
+
+    called = tmp_path / "called"
+    slow_classifier(str(tmp_path / "hung.joblib"), seconds=3600, mark=str(called))
+    manifest = write_manifest(
+        tmp_path, "models:\n  - {name: hung, runtime: sklearn, path: hung.joblib}\n"
+    )
+    grace = 1.0
+    requests = workers
+    with (
+        serving_process(
+            str(manifest), "--grace-period", str(grace), "--workers", str(workers)
+        ) as served,
+        ThreadPoolExecutor(requests) as pool,
+    ):
+        row = {"features": [5.1, 3.5, 1.4, 0.2]}
+        fresh = {"Connection": "close"}  # a new connection each: any worker
+        sent = [
+            pool.submit(httpx.post, served.url + "/predict", json=row, headers=fresh, timeout=120)
+            for _ in range(requests)
+        ]
+        wait_for(called.exists, timeout=30)  # a call is in the model
+        signalled = time.monotonic()
+        served.proc.send_signal(15)
+        code = served.proc.wait(timeout=grace + HARD_DEADLINE_AFTER_GRACE_S + 30)
+        took = time.monotonic() - signalled
+        for request in sent:
+            # The hung call is never answered 200: an error, or the connection closed.
+            with contextlib.suppress(httpx.TransportError):
+                assert request.result().status_code >= 500
+        log = served.output()
+    assert code == 1, log
+    assert took >= grace
+    assert "still shutting down" in log
