@@ -100,6 +100,13 @@ class Unauthorized(MlserveError):
     code = "unauthorized"
 
 
+class Forbidden(MlserveError):
+    """Refused whoever asks this way (a cross-site request to the admin routes)."""
+
+    http_status = 403
+    code = "forbidden"
+
+
 class ModelNotFound(MlserveError):
     http_status = 404
     code = "not_found"

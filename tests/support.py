@@ -333,7 +333,7 @@ def in_process(manifest_path: Path, **app_options: Any) -> Iterator[httpx.Client
 
     app = create_app(load_manifest(manifest_path), **app_options)
     transport = InProcessTransport(app)
-    with httpx.Client(transport=transport, base_url="http://mlserve.test", timeout=60) as client:
+    with httpx.Client(transport=transport, base_url="http://127.0.0.1:8000", timeout=60) as client:
         deadline = time.monotonic() + 120
         while any(m["status"] == "loading" for m in client.get("/ready").json()["models"]):
             assert time.monotonic() < deadline, "models still loading"

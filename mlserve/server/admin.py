@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlserve import wire
-from mlserve.errors import InputError, SchemaViolation, Unauthorized
+from mlserve.errors import Forbidden, InputError, SchemaViolation, Unauthorized
 from mlserve.protocols.openapi import (
     IndexRequest,
     LoadRequest,
@@ -46,9 +46,43 @@ def is_admin_path(path: str) -> bool:
     return path.startswith(ADMIN_PATHS)
 
 
+# Names a loopback server is reached by. Without an admin key, the admin routes answer only a
+# request addressed to one of them: a page whose name was rebound to 127.0.0.1 (DNS
+# rebinding) addresses its own name.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
+
+
+def cross_site_reason(scope: Scope, keyless: bool) -> str | None:
+    """Why an admin request looks sent by a web page on another site (CSRF), or None.
+
+    Browsers mark every fetch with `Sec-Fetch-Site` and a POST with `Origin`; command-line
+    clients send neither. A no-cors form or fetch can send a body only as text/plain or a
+    form, never application/json."""
+    headers = {k: v for k, v in scope["headers"] if k in _CHECKED}
+    site = headers.get(b"sec-fetch-site", b"").lower()
+    if site not in (b"", b"same-origin", b"none"):
+        return f"a {site.decode('latin-1')} request from a web page"
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    origin = headers.get(b"origin")
+    if origin is not None:
+        origin_host = origin.decode("latin-1").lower().partition("://")[2]
+        if origin_host != host:
+            return f"a request from the web page at {origin.decode('latin-1')}"
+    kind = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+    if kind != b"application/json" and scope["method"] == "POST":
+        return f"a body sent as {kind.decode('latin-1')} (send application/json)"
+    if keyless and host.rsplit(":", 1)[0] not in LOOPBACK_HOSTS and host not in LOOPBACK_HOSTS:
+        return f"a request addressed to {host or 'no host'} (without an admin key, only loopback)"
+    return None
+
+
+_CHECKED = frozenset({b"sec-fetch-site", b"host", b"origin", b"content-type"})
+
+
 class AdminGuard:
     """The admin routes need one of the admin keys; without any, they exist on a loopback
-    bind only (elsewhere they answer 404, as if they did not exist)."""
+    bind only (elsewhere they answer 404, as if they did not exist). Cross-site requests
+    are refused with 403 either way (cross_site_reason)."""
 
     def __init__(self, app: ASGIApp, keys: list[bytes], enabled: bool) -> None:
         self.app = app
@@ -66,6 +100,10 @@ class AdminGuard:
         elif self.keys and not has_valid_key(scope, self.keys):
             message = "missing or wrong admin key; send Authorization: Bearer <key>"
             refusal = errors.render(request, Unauthorized(message), {"WWW-Authenticate": "Bearer"})
+        elif (reason := cross_site_reason(scope, keyless=not self.keys)) is not None:
+            log.warning("refused an admin request: %s", reason)
+            message = f"the admin routes refuse {reason}"
+            refusal = errors.render(request, Forbidden(message))
         else:
             await self.app(scope, receive, send)
             return

@@ -104,3 +104,38 @@ models:
             live.stop()
     assert '<div id="out">answer:setosa</div>' in granted  # preflight, then the call
     assert '<div id="out">blocked</div>' in blocked
+
+
+UNLOAD_PAGE = """<!doctype html><html><body><div id="out">pending</div><script>
+// What a hostile page can send without CORS: no-cors requests (no preflight, answer unread).
+const url = "%s/v2/repository/models/iris/unload";
+Promise.allSettled([
+  fetch(url, {mode: "no-cors", method: "POST"}),
+  fetch(url, {mode: "no-cors", method: "POST", body: "{}"}),
+  fetch(url, {mode: "no-cors", method: "POST", body: new URLSearchParams({a: "1"})}),
+]).then(() => { document.getElementById("out").textContent = "sent"; });
+</script></body></html>"""
+
+
+def test_a_page_on_another_origin_cannot_use_the_admin_routes(
+    samples: Path, tmp_path: Path
+) -> None:
+    """CSRF (issue 34): on a loopback bind without an admin key, any page the operator opened
+    unloaded models through no-cors POSTs. Chromium sends them with Origin and
+    Sec-Fetch-Site; the admin routes refuse them (403) and the model stays loaded."""
+    manifest = write_manifest(
+        tmp_path,
+        f"models:\n  - {{name: iris, runtime: sklearn, path: {samples / 'iris-v2.joblib'}}}\n",
+    )
+    with static_page() as hostile:
+        live = start_server(manifest)
+        try:
+            hostile["html"] = UNLOAD_PAGE % live.url
+            dom = headless(hostile["origin"], tmp_path / "p", "--dump-dom").stdout
+            index = httpx.post(live.url + "/v2/repository/index").json()
+            unloaded = httpx.post(live.url + "/v2/repository/models/iris/unload")  # the CLI's way
+        finally:
+            live.stop()
+    assert '<div id="out">sent</div>' in dom  # the page ran and sent its requests
+    assert [(m["name"], m["state"]) for m in index] == [("iris", "READY")]
+    assert unloaded.status_code == 200  # a command-line client still can
