@@ -81,14 +81,11 @@ class Operations:
         ones and take over in one step once ready; a changed version that fails to load
         leaves the old one serving; removed and replaced versions finish their requests,
         then go."""
-        if manifest is None:
-            try:
-                manifest = await asyncio.to_thread(load_manifest, self._core.manifest.source)
-            except ManifestError as exc:
-                log.error("reload refused: %s", exc, extra={"event": "reload_refused"})
-                self._core.observers.tell("reloaded", "refused", [])
-                raise ReloadRefused(str(exc)) from None
+        # Reloads run one at a time, and each reads the file when its turn comes: read before
+        # waiting, a slow reload that finished after a newer one put the older file back.
         async with self._reloading:
+            if manifest is None:
+                manifest = await self._read_manifest()
             before = self._core.manifest
             restart_needed = changed_server_keys(before.written_server, manifest.server)
             if restart_needed:
@@ -120,6 +117,14 @@ class Operations:
                 extra={"event": "reloaded", **report},
             )
             return report
+
+    async def _read_manifest(self) -> Manifest:
+        try:
+            return await asyncio.to_thread(load_manifest, self._core.manifest.source)
+        except ManifestError as exc:
+            log.error("reload refused: %s", exc, extra={"event": "reload_refused"})
+            self._core.observers.tell("reloaded", "refused", [])
+            raise ReloadRefused(str(exc)) from None
 
     async def _load_new_versions(
         self, table: Table, current: set[ModelEntry]
