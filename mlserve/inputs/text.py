@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from mlserve.config.schema import LimitsSpec
@@ -56,10 +57,22 @@ def checked_texts(
     return items
 
 
+def token_bound(text: str) -> int:
+    """At most how many tokens any tokenizer makes of `text`, with no tokenizer at hand.
+
+    Characters are no bound: WordPiece decomposes Hangul into jamo (16 syllables: 23 tokens)
+    and byte-level BPE takes every UTF-8 byte for a token (Hangul was undercounted 2.7x).
+    Tokens come from the text's bytes, or from the bytes of its compatibility decomposition
+    and case folding (one ligature, U+FDFA, is 18 letters), one at most per byte, plus a word
+    marker and two special tokens."""
+    if text.isascii():
+        return len(text) + 3
+    normalized = unicodedata.normalize("NFKD", text.casefold())
+    return max(len(text.encode()), len(normalized.encode())) + 3
+
+
 def _check_token_budget(items: list[str], tokens_per_text: int, budget: int) -> None:
-    # A tokenizer makes at most one token per character, plus its two special tokens, so this
-    # bound needs no tokenizer and never lets through a request over the budget.
-    tokens = sum(min(len(text) + 2, tokens_per_text) for text in items)
+    tokens = sum(min(token_bound(text), tokens_per_text) for text in items)
     if tokens > budget:
         raise LimitExceeded(
             f"these {len(items)} texts may take up to {tokens} tokens; the limit is {budget} "
