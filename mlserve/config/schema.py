@@ -49,6 +49,8 @@ class LimitsSpec(_Strict):
     """Input limits; each breach is a clear 413 (431 for the headers)."""
 
     max_body_bytes: Annotated[int, Field(ge=1)] = 32 * 1024 * 1024
+    # Every body being read or answered at once, by Content-Length: past it, 503 + Retry-After.
+    max_bodies_in_flight_bytes: Annotated[int, Field(ge=1)] = 512 * 1024 * 1024
     # The request line and headers together, and how many header lines: over either, 431.
     max_header_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024
     max_headers: Annotated[int, Field(ge=8)] = 100

@@ -22,6 +22,7 @@ from mlserve.runtimes._base import Runtime
 from mlserve.server import console, docs, errors
 from mlserve.server.admin import AdminGuard, admin_router, is_admin_path
 from mlserve.server.auth import ApiKeyGuard
+from mlserve.server.budget import BodyBudget
 from mlserve.server.deprecated import DeprecatedRoutes, legacy_routes
 from mlserve.server.fastpath import PredictionFastPath, prediction_routes
 from mlserve.server.live import LiveStats
@@ -138,6 +139,8 @@ def create_app(
     if fast_path:  # innermost: keys, CORS, request ids and metrics still apply
         layer = app.fast_path = PredictionFastPath(layer, served_fast)
     layer = DeprecatedRoutes(layer, legacy_routes(served_fast))
+    # Inside the key checks: a refused request holds none of the budget.
+    layer = BodyBudget(layer, manifest.server.limits.max_bodies_in_flight_bytes)
     if api_keys:
         skip = is_admin_path if admin_keys else (lambda path: False)
         layer = ApiKeyGuard(layer, keys=api_keys, skip=skip)

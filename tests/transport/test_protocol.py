@@ -40,7 +40,7 @@ def iris_server(
     manifest = write_manifest(
         folder,
         f"""
-server: {{limits: {{max_image_bytes: 100000}}}}
+server: {{limits: {{max_image_bytes: 100000, max_bodies_in_flight_bytes: 3000000}}}}
 models:
   - {{name: iris, runtime: sklearn, path: {samples / "iris-v1.joblib"}}}
 """,
@@ -472,3 +472,36 @@ def test_refused_requests_are_answered_before_their_body_is_read(
         )
         head, _ = read_response(sock)  # a socket timeout (5 s) if the server waits for a body
     assert head.startswith(b"HTTP/1.1 " + status), head
+
+
+def test_bodies_in_flight_past_the_budget_are_503_before_they_are_read(
+    iris_server: ServedProcess,
+) -> None:
+    """2,048 connections could each hold a body at the 32 MiB limit (issue 34). Here the
+    budget is 3 MB: two 1.4 MB bodies being sent fit, a third is refused at once, and once
+    one is done there is room again."""
+    rows = np.random.default_rng(5).uniform(4, 7, (43_000, 4))  # 1.4 MB of FP64
+    request = big_v2_request(b"/v2/models/iris/infer", rows)
+    head, _, json_part = request.partition(b"\r\n\r\n")
+    body = json_part + rows.astype("<f8").tobytes()
+    sockets = [socket.create_connection(address(iris_server), timeout=15) for _ in range(3)]
+    try:
+        for sock in sockets[:2]:
+            sock.sendall(head + b"\r\n\r\n" + body[:1000])  # and the rest later
+        # Answered after the loop has started both requests (their tasks were queued first).
+        assert httpx.get(iris_server.url + "/health", timeout=5).status_code == 200
+        sockets[2].sendall(head + b"\r\n\r\n")
+        status, answer = read_response(sockets[2])
+        assert status.startswith(b"HTTP/1.1 503"), status
+        assert b"retry-after: 1" in status.lower()
+        assert b"max_bodies_in_flight_bytes" in answer
+        sockets[0].sendall(body[1000:])
+        finished, _ = read_response(sockets[0])
+        assert finished.startswith(b"HTTP/1.1 200"), finished
+        with socket.create_connection(address(iris_server), timeout=15) as again:
+            again.sendall(request + rows.astype("<f8").tobytes())
+            status, _ = read_response(again)
+        assert status.startswith(b"HTTP/1.1 200"), status  # the first one's bytes came back
+    finally:
+        for sock in sockets:
+            sock.close()
