@@ -176,7 +176,8 @@ def serve(
             ) from None
         ray_serve.run(spec, ray_address)
         return
-    run_server(str(spec.source.resolve()), spec)
+    # Absolute, but links kept: a reload reads the link again (a ConfigMap repoints one).
+    run_server(str(spec.source.absolute()), spec)
 
 
 def _check_port(host: str, port: int, flag: str = "--port", what: str = "") -> None:

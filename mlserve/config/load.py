@@ -7,6 +7,7 @@ the model, the field and the YAML line, so a user can fix it without reading a t
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,12 @@ class _BoundedLoader(yaml.SafeLoader):
         )
 
 
+def _absolute(path: Path) -> Path:
+    """`path` absolute, `.` and `..` taken out by name; no link resolved (a folder on the
+    way may be the link that is repointed)."""
+    return Path(os.path.abspath(path))
+
+
 def _read_capped(path: Path) -> str:
     with path.open("rb") as file:
         data = file.read(MAX_MANIFEST_BYTES + 1)
@@ -136,11 +143,15 @@ def _check_expansion(path: Path, root: yaml.Node) -> None:
 
 
 def _resolve_paths(manifest: Manifest, folder: Path) -> Manifest:
-    """Model paths, and runtime options that are paths, relative to the manifest's folder."""
+    """Model paths, and runtime options that are paths, relative to the manifest's folder
+    (the folder of the path it was read by, a link's own folder). They are made absolute
+    but their links are kept, so that each load follows them again: Kubernetes updates a
+    ConfigMap or Secret volume by repointing its `..data` link."""
+    folder = folder.absolute()
     models = []
     for model in manifest.models:
-        update: dict[str, Any] = {"path": (folder / model.path).resolve()}
-        paths = {k: (folder / v).resolve() for k, v in model.options if isinstance(v, Path)}
+        update: dict[str, Any] = {"path": _absolute(folder / model.path)}
+        paths = {k: _absolute(folder / v) for k, v in model.options if isinstance(v, Path)}
         if paths:
             update["options"] = model.options.model_copy(update=paths)
         models.append(model.model_copy(update=update))

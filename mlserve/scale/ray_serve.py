@@ -241,7 +241,7 @@ def run(manifest: Manifest, address: str | None) -> None:
     from mlserve.transport.run import grpc_front, listening_socket, serve_app, server_engine
 
     # Reloads read it again from its path, wherever the process was started.
-    manifest = manifest.model_copy(update={"source": manifest.source.resolve()})
+    manifest = manifest.model_copy(update={"source": manifest.source.absolute()})
     joined = address is not None
     engine = server_engine(ingress_manifest(manifest), RayRuntime)
     # The front serves gRPC beside HTTP as a plain server does, on the same engine.

@@ -71,8 +71,21 @@ async def reloading(core: InferenceCore, reload: Reload, watch: bool) -> AsyncIt
 
 
 def watched_files(manifest: Manifest) -> set[Path]:
-    """The manifest and every model file or folder it names."""
-    return {manifest.source.resolve(), *(m.path for m in manifest.models)}
+    """The manifest and every model file or folder it names, as named (links kept) and as
+    their links lead now (an edit of the target)."""
+    named = {manifest.source.absolute(), *(m.path for m in manifest.models)}
+    return named | {path.resolve() for path in named}
+
+
+def linked_folders(files: set[Path]) -> set[Path]:
+    """Folders in which a watched path goes through a link: any change there may repoint it
+    (Kubernetes swaps a volume's `..data` link, whose name is in no manifest)."""
+    folders = set()
+    for path in files:
+        for step in (path, *path.parents):
+            if step.is_symlink():
+                folders.add(step.parent)
+    return folders
 
 
 async def _watch(core: InferenceCore, reload: Reload, stop: asyncio.Event) -> None:
@@ -80,12 +93,15 @@ async def _watch(core: InferenceCore, reload: Reload, stop: asyncio.Event) -> No
 
     while not stop.is_set():
         files = watched_files(core.manifest)
-        folders = {f if f.is_dir() else f.parent for f in files}
+        linked = linked_folders(files)
+        folders = {f if f.is_dir() else f.parent for f in files} | linked
         folders = {f for f in folders if f.exists()}
 
-        def relevant(_: object, changed: str, files: set[Path] = files) -> bool:
+        def relevant(
+            _: object, changed: str, files: set[Path] = files, linked: set[Path] = linked
+        ) -> bool:
             path = Path(changed)
-            return any(path == f or f in path.parents for f in files)
+            return path.parent in linked or any(path == f or f in path.parents for f in files)
 
         log.info("watching %d file(s) and folder(s) for changes", len(files))
         async for _changes in awatch(

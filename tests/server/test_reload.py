@@ -214,3 +214,50 @@ def test_a_reload_that_keeps_a_version_exits_1_and_names_the_reason(
     clean = run_cli("reload", "--url", url, "-o", "json")
     assert clean.code == 1  # still the same broken file
     assert json.loads(clean.stdout)["reasons"][0].startswith("iris:v2: ")
+
+
+def projected_volume(folder: Path, name: str, files: dict[str, Path | str]) -> None:
+    """Write `files` as Kubernetes writes a ConfigMap or Secret volume: into a timestamped
+    folder, then `..data` repointed to it in one rename; each file is a link through
+    `..data`."""
+    data = folder / name
+    data.mkdir()
+    for file, content in files.items():
+        if isinstance(content, Path):
+            shutil.copy(content, data / file)
+        else:
+            (data / file).write_text(content)
+    (folder / "..data_tmp").symlink_to(name)
+    os.replace(folder / "..data_tmp", folder / "..data")
+    for file in files:
+        if not (folder / file).is_symlink():
+            (folder / file).symlink_to(Path("..data") / file)
+
+
+@pytest.mark.parametrize("how", ["watch", "reload"])
+def test_a_repointed_configmap_volume_is_reloaded(folder: Path, tmp_path: Path, how: str) -> None:
+    """A manifest and a model read through links (the ConfigMap pattern) were resolved once:
+    `--watch` and `mlserve reload` kept reading the old folder (issue 34)."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+    text = "models:\n  - {name: iris, runtime: sklearn, path: model.joblib}\n"
+    projected_volume(
+        volume, "..2026_12_04_v1", {"models.yaml": text, "model.joblib": folder / "iris-v1.joblib"}
+    )
+    flags = ["--watch"] if how == "watch" else []
+    with serving_process(str(volume / "models.yaml"), *flags) as served:
+        first = httpx.post(served.url + "/predict", json=ROW).json()
+        other_model(tmp_path / "tree.joblib")
+        aliased = text + "routing:\n  iris: {aliases: {stable: v1}}\n"
+        projected_volume(
+            volume,
+            "..2026_12_04_v2",
+            {"models.yaml": aliased, "model.joblib": tmp_path / "tree.joblib"},
+        )
+        shutil.rmtree(volume / "..2026_12_04_v1")  # as the kubelet does
+        if how == "reload":
+            assert run_cli("reload", "--url", served.url).code == 0
+        stable = served.url + "/models/iris/versions/stable/predict"
+        wait_for(lambda: httpx.post(stable, json=ROW).status_code == 200, timeout=30)
+        changed = httpx.post(served.url + "/predict", json=ROW).json()
+    assert changed != first  # the model behind the repointed link answers now
