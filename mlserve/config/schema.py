@@ -239,6 +239,9 @@ class ShadowSpec(_Strict):
     tolerance: Annotated[float, Field(ge=0)] = 1e-6
     # Copies waiting for the shadow; more are dropped (and counted), never waited for.
     queue_limit: Annotated[int, Field(ge=1, le=100_000)] = 256
+    # ... and at most this many bytes of them (inputs and primary answers): a copy of a
+    # 100,000-row request is tens of MB, and 256 of them were gigabytes.
+    queue_bytes: Annotated[int, Field(ge=1)] = 64 * 1024 * 1024
 
 
 class RoutingSpec(_Strict):

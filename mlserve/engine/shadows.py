@@ -2,8 +2,11 @@
 answer is compared with the primary one and never returned.
 
 A copy is queued only once the primary response is sent, in a queue of its own per model name
-with one consumer, and dropped (counted) when that queue is full: a shadow that raises, hangs
-or is slow never changes, slows or fails a primary answer.
+with one consumer, and dropped (counted) when that queue is full, by count (`queue_limit`) or
+by bytes (`queue_bytes`): a shadow that raises, hangs or is slow never changes, slows or fails
+a primary answer, nor holds more memory than that.
+
+Invariant: `_queued_bytes[name]` is the sum of `_size` over the copies in that name's queue.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger("mlserve.shadow")
 Outcome = Literal["compared", "error", "dropped"]
 GATHER_S = 0.05  # copies gather this long, then go as one model call
 JOINED_ROWS = 1024  # at most this many rows in one shadow call
+_PYTHON_OBJECT_BYTES = 56  # a label or a float in a list: a small str or float object
 # Calls the shadow version of a model on a batch (the core: look-up, load, batcher, timeout).
 ShadowCall = Callable[[str, str, Batch], Awaitable[BatchPrediction]]
 
@@ -73,12 +77,28 @@ class _Copy:
     batch: Batch
     primary: BatchPrediction
 
+    @property
+    def size(self) -> int:
+        """The bytes this copy keeps alive while it waits (its inputs and the answer)."""
+        batch = self.batch
+        inputs = batch.nbytes if isinstance(batch, np.ndarray) else sum(map(len, batch))
+        predictions, probabilities = self.primary.predictions, self.primary.probabilities
+        answer = (
+            predictions.nbytes
+            if isinstance(predictions, np.ndarray)
+            else _PYTHON_OBJECT_BYTES * len(predictions)
+        )
+        if probabilities is not None:
+            answer += probabilities.nbytes
+        return inputs + answer
+
 
 class ShadowTraffic:
     def __init__(self, call: ShadowCall, tell: Tell) -> None:
         self._call = call
         self._tell = tell
         self._queues: dict[str, asyncio.Queue[_Copy]] = {}
+        self._queued_bytes: dict[str, int] = {}
         self._consumers: set[asyncio.Task[None]] = set()
         self.stats: dict[str, ShadowStats] = {}
 
@@ -94,25 +114,33 @@ class ShadowTraffic:
         queue = self._queues.get(name)
         if queue is None or queue.maxsize != copy.spec.queue_limit:
             queue = self._queues[name] = asyncio.Queue(copy.spec.queue_limit)
+            self._queued_bytes[name] = 0
             task = asyncio.get_running_loop().create_task(self._consume(name, queue))
             self._consumers.add(task)
             task.add_done_callback(self._consumers.discard)
         stats = self._stats(name, copy.spec.version)
-        try:
-            queue.put_nowait(copy)
-        except asyncio.QueueFull:
+        size = copy.size
+        if queue.full() or self._queued_bytes[name] + size > copy.spec.queue_bytes:
             stats.dropped += 1
             self._observe(name, copy.spec.version, "dropped", 0, 0, 0.0)
+            return
+        queue.put_nowait(copy)
+        self._queued_bytes[name] += size
+
+    def _taken(self, name: str, queue: asyncio.Queue[_Copy], copy: _Copy) -> _Copy:
+        if self._queues.get(name) is queue:  # not a queue a reload has replaced
+            self._queued_bytes[name] -= copy.size
+        return copy
 
     async def _consume(self, name: str, queue: asyncio.Queue[_Copy]) -> None:
         """The copies that gathered for a moment become one model call: one call per copy
         would cost the event loop as much as a primary request, time the next primary
         request would have to wait for."""
         while True:
-            copies = [await queue.get()]
+            copies = [self._taken(name, queue, await queue.get())]
             await asyncio.sleep(GATHER_S)
             while not queue.empty() and sum(len(c.primary) for c in copies) < JOINED_ROWS:
-                copies.append(queue.get_nowait())
+                copies.append(self._taken(name, queue, queue.get_nowait()))
             joined = _joined([c.batch for c in copies]) if len(copies) > 1 else None
             if joined is not None:
                 with contextlib.suppress(Exception):  # a failure is retried copy by copy

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from mlserve import wire
@@ -183,3 +184,25 @@ def test_a_failing_or_hanging_shadow_changes_no_primary_answer(
         wait_for(lambda: shadow_info(url)["errors"] == len(bodies))
     else:
         wait_for(lambda: int(str(shadow_info(url)["dropped"])) >= 1)
+
+
+def test_a_slow_shadows_queue_is_bounded_by_bytes(
+    folder: Path, serve_manifest: Callable[..., str]
+) -> None:
+    """The queue was bounded by count only: a slow shadow held about 57 MB per 100,000-row
+    request, and 60 of them took the server from 417 MB to 3.8 GB (issue 34). With
+    queue_bytes 1 MB, copies of 5,000-row requests (about 0.4 MB each) past it are dropped
+    while the shadow's 2 s calls run; every primary answer is still 200."""
+    slow_classifier(str(folder / "shadow.joblib"), seconds=2)
+    more = "  - {name: iris, version: shadow, runtime: sklearn, path: shadow.joblib}\n"
+    routing = "{shadow: {version: shadow, queue_bytes: 1000000}, traffic: {v2: 100}}"
+    url = serve(folder, serve_manifest, routing, more)
+    rows = np.random.default_rng(9).uniform([4.3, 2.0, 1.0, 0.1], [7.9, 4.4, 6.9, 2.5], (5000, 4))
+    for _ in range(10):
+        answer = httpx.post(
+            f"{url}/models/iris/predict/batch", json={"inputs": rows.tolist()}, timeout=60
+        )
+        assert answer.status_code == 200
+    wait_for(lambda: int(str(shadow_info(url).get("dropped", 0))) >= 5, timeout=30)
+    wait_for(lambda: int(str(shadow_info(url).get("requests", 0))) >= 1, timeout=60)
+    assert int(str(shadow_info(url)["dropped"])) <= 8  # one in the model, two fit the bytes
