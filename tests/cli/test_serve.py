@@ -102,6 +102,11 @@ def test_sigterm_finishes_every_accepted_request(tmp_path: Path) -> None:
         httpx.get(served.url + "/health", timeout=2)  # and then the server is gone
 
 
+def fresh_ready(url: str) -> bool:
+    with httpx.Client() as client:  # a new connection: either worker
+        return client.get(url + "/ready").status_code == 200
+
+
 def test_server_options_from_the_environment_reach_every_worker(
     samples: Path, tmp_path: Path
 ) -> None:
@@ -116,6 +121,9 @@ models:
     env = {"MLSERVE_LIMITS__MAX_BATCH_ROWS": "3", "MLSERVE_WORKERS": "2", "MLSERVE_PORT": "1"}
     # --port (a flag) wins over MLSERVE_PORT; the environment wins over the manifest.
     with serving_process(str(manifest), env=env) as served:
+        # serving_process saw one worker ready; fresh connections reach either, so wait until
+        # eight in a row find theirs ready (the other may still be loading: a 503).
+        wait_for(lambda: all(fresh_ready(served.url) for _ in range(8)), timeout=60)
         rows = {"inputs": [[5.1, 3.5, 1.4, 0.2]] * 4}
         for _ in range(8):  # new connections reach either worker; each read the environment
             with httpx.Client() as client:

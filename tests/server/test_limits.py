@@ -62,7 +62,7 @@ def png(size: int) -> bytes:
         (
             "/models/sentiment/classify",
             {"texts": ["long " * 9, "long " * 9, "long " * 9]},
-            "may take up to 141 tokens; the limit is 100",
+            "may take up to 144 tokens; the limit is 100",
         ),
         (
             "/models/digits/predict/image",
