@@ -13,17 +13,24 @@ import time
 import httpx
 
 
-def main(url: str, seconds: float) -> None:
+def health_latencies(url: str, seconds: float, announce: bool = False) -> list[float]:
+    """`/health` answered one after another for `seconds`, each one's seconds, sorted; on
+    one connection, opened before timing (`announce`: print `probing` once it is)."""
     latencies = []
     with httpx.Client(timeout=10) as client:
-        assert client.get(url + "/health").status_code == 200  # connected before timing
-        print("probing", flush=True)
+        assert client.get(url + "/health").status_code == 200
+        if announce:
+            print("probing", flush=True)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             started = time.perf_counter()
             assert client.get(url + "/health").status_code == 200
             latencies.append(time.perf_counter() - started)
-    print(json.dumps(latencies), flush=True)
+    return sorted(latencies)
+
+
+def main(url: str, seconds: float) -> None:
+    print(json.dumps(health_latencies(url, seconds, announce=True)), flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import orjson
 import pytest
 
 from tests.support import ROOT, ServedProcess, serving_process, wait_for, write_manifest
+from tests.transport.probe_health import health_latencies
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -332,17 +333,6 @@ def test_heads_over_the_size_or_count_limit_are_431(iris_server: ServedProcess) 
                 sock.sendall(b"a" * 1000)
         status, _ = read_response(sock)
     assert status.startswith(b"HTTP/1.1 431"), status
-
-
-def health_latencies(url: str, seconds: float) -> list[float]:
-    latencies = []
-    with httpx.Client(timeout=10) as client:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            assert client.get(url + "/health").status_code == 200
-            latencies.append(time.perf_counter() - started)
-    return sorted(latencies)
 
 
 def test_a_header_flood_does_not_stall_health(iris_server: ServedProcess) -> None:
